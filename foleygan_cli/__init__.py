@@ -1,0 +1,1 @@
+"""The `foleygan` command line: LightningCLI for training, small subcommands for the rest."""
