@@ -1,0 +1,37 @@
+"""LightningCLI: the only place where configuration becomes objects.
+
+`foleygan fit --config configs/trainer/cpu.yaml --config configs/data/synthetic.yaml
+--config configs/gan/csupcon.yaml` builds a `FoleyDataModule`, the model named by
+`model.class_path` (`FoleyGANModule` or `SupConEncoderModule`) and the Trainer. Values that must
+agree between data and model (number of classes, mel size) are linked, never typed twice.
+"""
+
+from __future__ import annotations
+
+from pytorch_lightning.cli import LightningCLI
+
+from datamodules.datamodule import FoleyDataModule
+
+
+class FoleyCLI(LightningCLI):
+    """LightningCLI with the data -> model links of this project."""
+
+    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse parser)
+        parser.link_arguments(
+            "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
+        )
+        parser.link_arguments("data.mel_shape", "model.init_args.mel_shape", apply_on="instantiate")
+        parser.link_arguments(
+            "data.class_names", "model.init_args.class_names", apply_on="instantiate"
+        )
+
+
+def run_lightning_cli(args: list[str]) -> FoleyCLI:
+    """Run `fit` / `validate` / `test` / `predict` with the project's parser settings."""
+    return FoleyCLI(
+        datamodule_class=FoleyDataModule,
+        subclass_mode_model=True,
+        parser_kwargs={"parser_mode": "omegaconf+"},
+        save_config_kwargs={"overwrite": True},
+        args=args,
+    )
