@@ -68,7 +68,9 @@ class LogMelSpectrogram(nn.Module):
             raise ValueError(f"LogMelSpectrogram expects wav [B, N], got shape {tuple(wav.shape)}")
         p = self.params
         pad = (p.n_fft - p.hop_length) // 2
-        x = F.pad(wav.float().unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+        # compute in the module's dtype (float32 by default, float64 after .double())
+        x = wav.to(self.mel_basis.dtype).unsqueeze(1)
+        x = F.pad(x, (pad, pad), mode="reflect").squeeze(1)
         spec = torch.stft(
             x,
             n_fft=p.n_fft,
