@@ -1,0 +1,212 @@
+"""SupConEncoderModule: training step, probe, confusion matrix, fine-tuning, schedule, callback."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from datamodules.classes import CLASS_NAMES
+from evaluation.confusion import ConfusionMatrixCallback, render_confusion
+from lightning_modules.probe import accuracies, centroid_logits, centroids_from_sums, class_sums
+from lightning_modules.supcon import SupConEncoderModule
+from lightning_modules.warmup_cosine import WarmupCosine
+
+TINY = {"base_width": 4, "proj_hidden": 16, "proj_dim": 8}
+
+
+def _mels(labels: torch.Tensor, views: int = 0, noise: float = 0.3) -> torch.Tensor:
+    """Class c lights up mel bands [10 c, 10 c + 10): separable, plus noise."""
+    base = torch.full((len(labels), 80, 32), -8.0)
+    for i, c in enumerate(labels.tolist()):
+        base[i, 10 * c : 10 * c + 10] = 0.0
+    if views:
+        base = base[:, None].repeat(1, views, 1, 1)
+    return base + noise * torch.randn_like(base)
+
+
+def _loader(n_batches: int, views: int, batch: int = 14, noise: float = 0.3) -> DataLoader:
+    batches = []
+    for _ in range(n_batches):
+        labels = torch.arange(batch) % 7
+        batches.append({"mel": _mels(labels, views, noise), "label": labels})
+    return DataLoader(batches, batch_size=None)
+
+
+def _trainer(**kwargs) -> pl.Trainer:
+    options = dict(accelerator="cpu", logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False)
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+def test_training_step_finite_and_backward() -> None:
+    module = SupConEncoderModule(**TINY)
+    labels = torch.tensor([0, 1, 2, 0])
+    loss = module.training_step({"mel": _mels(labels, views=2), "label": labels}, 0)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert module.encoder.stem[0].weight.grad.abs().sum() > 0
+    assert torch.equal(module._count, torch.tensor([2.0, 1, 1, 0, 0, 0, 0]))
+
+
+def test_training_step_rejects_single_view() -> None:
+    module = SupConEncoderModule(**TINY)
+    with pytest.raises(ValueError, match="two_view: true"):
+        module.training_step({"mel": torch.randn(4, 80, 32), "label": torch.arange(4)}, 0)
+
+
+def test_fit_updates_parameters_centroids_and_logs() -> None:
+    module = SupConEncoderModule(**TINY, lr=1e-2)
+    before = [p.detach().clone() for p in module.encoder.parameters()]
+    trainer = _trainer(max_epochs=1, num_sanity_val_steps=1)
+    trainer.fit(module, _loader(3, views=2), _loader(1, views=0))
+    changed = [not torch.equal(a, b) for a, b in zip(before, module.encoder.parameters())]
+    assert all(changed)
+    assert torch.equal(module.centroid_counts, torch.full((7,), 6.0))
+    assert torch.allclose(module.centroids.norm(dim=1), torch.ones(7), atol=1e-5)
+    metrics = trainer.callback_metrics
+    assert math.isfinite(float(metrics["train/supcon/loss"]))
+    assert {f"val/acc/{name}" for name in CLASS_NAMES} <= set(metrics)
+    assert 0.0 <= float(metrics["val/acc"]) <= 1.0
+
+
+def test_sanity_check_without_centroids_skips_probe() -> None:
+    module = SupConEncoderModule(**TINY)
+    trainer = _trainer()
+    trainer.validate(module, _loader(1, views=0), verbose=False)
+    assert "val/acc" not in trainer.callback_metrics
+    assert "val/supcon/loss" in trainer.callback_metrics
+    assert module.last_confusion is None
+
+
+def test_probe_separable_is_perfect() -> None:
+    module = SupConEncoderModule(**TINY)
+    val = _loader(2, views=0, noise=0.0)  # one identical mel per class: z identical too
+    module.recompute_centroids(val)
+    trainer = _trainer()
+    trainer.validate(module, val, verbose=False)
+    assert float(trainer.callback_metrics["val/acc"]) == 1.0
+    assert float(trainer.callback_metrics["val/acc/Sneeze_Cough"]) == 1.0
+    assert torch.equal(module.last_confusion, torch.diag(torch.full((7,), 4)))
+
+
+def test_confusion_matches_direct_computation() -> None:
+    module = SupConEncoderModule(**TINY).eval()
+    module.centroids.copy_(torch.nn.functional.normalize(torch.randn(7, 8), dim=1))
+    module.centroid_counts.fill_(1.0)
+    val = _loader(3, views=0, batch=10, noise=4.0)
+    trainer = _trainer()
+    trainer.validate(module, val, verbose=False)
+    expected = torch.zeros(7, 7, dtype=torch.long)
+    with torch.no_grad():
+        for batch in val:
+            z = module.encoder(batch["mel"])
+            for zi, label in zip(z, batch["label"].tolist()):
+                cosines = [float(zi @ c) / float(zi.norm()) for c in module.centroids]
+                expected[label, max(range(7), key=lambda k: cosines[k])] += 1
+    assert torch.equal(module.last_confusion, expected)
+    acc = float(expected.diagonal().sum()) / float(expected.sum())
+    assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(acc)
+    dog = float(expected[0, 0]) / float(expected[0].sum())
+    assert float(trainer.callback_metrics["val/acc/DogBark"]) == pytest.approx(dog)
+
+
+def test_probe_helpers_match_loops() -> None:
+    z = torch.randn(9, 4)
+    labels = torch.tensor([0, 2, 2, 0, 1, 2, 0, 0, 2])
+    sums, counts = class_sums(z, labels, num_classes=4)
+    for c in range(4):
+        members = [z[i] for i in range(9) if labels[i] == c]
+        assert counts[c] == len(members)
+        if members:
+            assert torch.allclose(sums[c], torch.stack(members).sum(0))
+    cents = centroids_from_sums(sums, counts)
+    assert torch.equal(cents[3], torch.zeros(4))  # class 3 never seen
+    assert torch.allclose(cents[1], z[4] / z[4].norm())
+    assert torch.allclose(centroid_logits(z, cents)[0, 2], (z[0] / z[0].norm()) @ cents[2])
+    overall, per_class = accuracies(torch.tensor([[3, 1, 0], [0, 0, 0], [1, 1, 2]]))
+    assert overall == pytest.approx(5 / 8)
+    assert per_class == [pytest.approx(0.75), None, pytest.approx(0.5)]
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\]"):
+        class_sums(z, labels + 2, num_classes=4)
+
+
+def test_finetune_phase_freezes_encoder_and_trains_head() -> None:
+    module = SupConEncoderModule(**TINY, finetune_epochs=1, lr=1e-2)
+    snapshots = {}
+
+    class Snapshot(pl.Callback):
+        def on_train_epoch_start(self, trainer, pl_module) -> None:
+            state = {k: v.clone() for k, v in pl_module.encoder.state_dict().items()}
+            snapshots[trainer.current_epoch] = (state, pl_module.linear_head.weight.clone())
+
+    trainer = _trainer(max_epochs=2, num_sanity_val_steps=0, callbacks=[Snapshot()])
+    trainer.fit(module, _loader(2, views=2), _loader(1, views=0))
+    encoder_state, head_weight = snapshots[1]
+    for key, value in module.encoder.state_dict().items():
+        assert torch.equal(value, encoder_state[key]), key  # BN statistics included
+    assert not torch.equal(module.linear_head.weight, head_weight)
+    assert "train/finetune/loss" in trainer.callback_metrics
+    assert "val/linear_acc" in trainer.callback_metrics
+
+
+def test_finetune_needs_more_epochs() -> None:
+    module = SupConEncoderModule(**TINY, finetune_epochs=2)
+    with pytest.raises(ValueError, match="finetune_epochs=2 needs trainer.max_epochs > 2"):
+        _trainer(max_epochs=2).fit(module, _loader(1, views=2))
+
+
+def test_class_names_checked() -> None:
+    with pytest.raises(ValueError, match="class_names has 2 entries but num_classes=3"):
+        SupConEncoderModule(num_classes=3, class_names=["a", "b"], **TINY)
+    assert SupConEncoderModule(num_classes=3, **TINY).class_names == ["class_0", "class_1", "class_2"]
+
+
+def test_warmup_cosine_closed_form() -> None:
+    schedule = WarmupCosine(warmup_steps=4, total_steps=14, start_step=2)
+    assert schedule(0) == schedule(1) == 0.0
+    assert [schedule(s) for s in range(2, 6)] == [0.25, 0.5, 0.75, 1.0]
+    for s in range(6, 16):
+        assert schedule(s) == pytest.approx(0.5 * (1 + math.cos(math.pi * (s - 6) / 10)))
+    assert schedule(100) == 0.0
+    with pytest.raises(ValueError, match="warmup_steps=5, total_steps=3"):
+        WarmupCosine(5, 3)
+
+
+def test_lr_follows_schedule_in_fit() -> None:
+    module = SupConEncoderModule(**TINY, lr=1e-3, warmup_epochs=1)
+    trainer = _trainer(max_epochs=3, num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(module, _loader(2, views=2))
+    lr = trainer.optimizers[0].param_groups[0]["lr"]
+    # 6 steps, warm-up 2, cosine over 4: after 6 scheduler steps the factor is cos at 4/4 = 0
+    assert lr == pytest.approx(0.0, abs=1e-12)
+
+
+def test_checkpoint_keeps_centroids_and_mel_params(tmp_path) -> None:
+    module = SupConEncoderModule(**TINY)
+    trainer = _trainer(max_epochs=1, num_sanity_val_steps=0)
+    trainer.fit(module, _loader(1, views=2), _loader(1, views=0))
+    path = tmp_path / "enc.ckpt"
+    trainer.save_checkpoint(path)
+    loaded = SupConEncoderModule.load_from_checkpoint(path, map_location="cpu")
+    assert torch.equal(loaded.centroids, module.centroids)
+    assert loaded.mel_params == module.mel_params
+
+
+def test_confusion_callback_writes_png(tmp_path) -> None:
+    module = SupConEncoderModule(**TINY)
+    trainer = _trainer(max_epochs=1, default_root_dir=tmp_path, callbacks=[ConfusionMatrixCallback()])
+    trainer.fit(module, _loader(1, views=2), _loader(1, views=0))
+    pngs = list((tmp_path / "confusion").glob("val_confusion_epoch000_*.png"))
+    assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"
+
+
+def test_render_confusion_checks_names() -> None:
+    fig = render_confusion(torch.eye(3, dtype=torch.long) * 5, ["a", "b", "c"], title="t")
+    assert len(fig.axes[0].texts) == 9
+    with pytest.raises(ValueError, match="2 class names for a 3-class confusion matrix"):
+        render_confusion(torch.eye(3), ["a", "b"])
