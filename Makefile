@@ -1,22 +1,49 @@
-# foleygan: every target sets itself up; `make demo` and `make test` work on a fresh clone.
+# foleygan: every target sets itself up, so `make demo` and `make test` work on a fresh clone.
+#   make train LOSS=2c TAU_C=0.1 DATA=data/DCASEFoleySoundSynthesisDevSet ARGS="--trainer.devices=4"
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+FOLEYGAN := $(VENV)/bin/foleygan
 STAMP := $(VENV)/.setup-stamp
 TORCH_VERSION ?= 2.14.1
 TORCHAUDIO_VERSION ?= 2.11.0
+PIP_QUIET := -q --disable-pip-version-check
 
-.PHONY: setup test test-slow lint demo bench
+# Experiment knobs
+DATA ?= data/synthetic
+TRAINER ?= default
+LOGGER ?= csv
+LOSS ?= csupcon
+TAU_C ?=
+EXPERIMENT ?=
+ENCODER_CONFIG ?= supcon_resnet18
+NAME ?= $(if $(EXPERIMENT),$(EXPERIMENT),$(LOSS))
+ARGS ?=
+CKPT ?= runs/$(NAME)/last.ckpt
+OUT ?= runs/$(NAME)/synth
+REF ?= data/synthetic_eval
+BACKBONE ?= vggish
+VOCODER ?= hifigan
+SWEEP ?= configs/sweeps/kt_table.yaml
+
+DATA_CONFIG = $(if $(filter data/synthetic%,$(DATA)),configs/data/synthetic.yaml,configs/data/dcase.yaml)
+LOSS_CONFIG = configs/gan/$(subst -,_,$(LOSS)).yaml
+EXPERIMENT_CONFIG = $(if $(EXPERIMENT),--config configs/experiment/$(EXPERIMENT).yaml,)
+LOGGER_CONFIG = configs/logger/$(LOGGER).yaml
+
+.PHONY: setup test test-slow lint demo bench bench-quick data data-cache synthetic \
+        pretrain-encoder train synth fad sweep report fetch-vggish clean-demo
 
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==$(TORCH_VERSION)
-	$(PY) -m pip install -q torchaudio==$(TORCHAUDIO_VERSION)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install $(PIP_QUIET) torch==$(TORCH_VERSION) 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install $(PIP_QUIET) torchaudio==$(TORCHAUDIO_VERSION) 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install $(PIP_QUIET) -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import torch, torchaudio, pytorch_lightning, datamodules; print('torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
 	touch $(STAMP)
 
 test: setup
@@ -27,3 +54,51 @@ test-slow: setup
 
 lint: setup
 	$(PY) -m ruff check .
+
+bench: setup
+	$(PY) -m bench.run --out bench/latest.json
+
+bench-quick: setup
+	$(PY) -m bench.run --quick --out bench/quick.json
+
+# ---- data -------------------------------------------------------------------------------
+data: setup
+	$(FOLEYGAN) download --root data
+
+data-cache: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
+	$(FOLEYGAN) prepare $(DATA)
+
+synthetic: setup
+	$(FOLEYGAN) synthetic data/synthetic --clips-per-class 40 --seed 0
+	$(FOLEYGAN) synthetic data/synthetic_eval --clips-per-class 100 --seed 1
+
+fetch-vggish: setup
+	$(FOLEYGAN) fetch-vggish
+
+# ---- training ---------------------------------------------------------------------------
+pretrain-encoder: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
+	$(FOLEYGAN) fit --config configs/trainer/$(TRAINER).yaml --config $(LOGGER_CONFIG) \
+	  --config $(DATA_CONFIG) --config configs/encoder/$(ENCODER_CONFIG).yaml \
+	  --config configs/experiment/encoder.yaml --data.data_root=$(DATA) $(ARGS)
+
+train: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
+	$(FOLEYGAN) fit --config configs/trainer/$(TRAINER).yaml --config $(LOGGER_CONFIG) \
+	  --config $(DATA_CONFIG) --config configs/callbacks/gan.yaml --config $(LOSS_CONFIG) \
+	  $(EXPERIMENT_CONFIG) --data.data_root=$(DATA) --trainer.logger.init_args.name=$(NAME) \
+	  $(if $(TAU_C),--model.init_args.tau_c=$(TAU_C),) $(ARGS)
+
+synth: setup
+	$(FOLEYGAN) synth $(CKPT) --out $(OUT) --n-per-class 100 --vocoder $(VOCODER)
+
+fad: setup
+	$(FOLEYGAN) fad $(OUT) --ref $(REF) --backbone $(BACKBONE) --out $(OUT)/fad.csv
+
+sweep: setup
+	$(PY) -m foleygan_cli.sweep $(SWEEP)
+
+report: setup
+	$(FOLEYGAN) report runs/$(NAME)
+
+# ---- the demo: the whole pipeline on the synthetic set, on a CPU ---------------------------
+demo: setup
+	$(PY) -m foleygan_cli.demo

@@ -8,9 +8,24 @@ agree between data and model (number of classes, mel size) are linked, never typ
 
 from __future__ import annotations
 
-from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 from datamodules.datamodule import FoleyDataModule
+
+
+class SaveAndUploadConfig(SaveConfigCallback):
+    """Save the resolved config beside the run and, with a W&B logger, upload it once.
+
+    Lightning calls `save_config` on global rank 0 only, so the upload happens once per run.
+    """
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:  # noqa: ANN001
+        from pytorch_lightning.loggers import WandbLogger
+
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                config = self.parser.dump(self.config, skip_none=False, format="yaml")
+                logger.experiment.config.update({"foleygan_config": config}, allow_val_change=True)
 
 
 class FoleyCLI(LightningCLI):
@@ -32,6 +47,7 @@ def run_lightning_cli(args: list[str]) -> FoleyCLI:
         datamodule_class=FoleyDataModule,
         subclass_mode_model=True,
         parser_kwargs={"parser_mode": "omegaconf+"},
+        save_config_callback=SaveAndUploadConfig,
         save_config_kwargs={"overwrite": True},
         args=args,
     )
