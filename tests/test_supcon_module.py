@@ -18,6 +18,15 @@ from lightning_modules.warmup_cosine import WarmupCosine
 TINY = {"base_width": 4, "proj_hidden": 16, "proj_dim": 8}
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny convs gain nothing from threads and slow down ~10x on a shared, loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _mels(labels: torch.Tensor, views: int = 0, noise: float = 0.3) -> torch.Tensor:
     """Class c lights up mel bands [10 c, 10 c + 10): separable, plus noise."""
     base = torch.full((len(labels), 80, 32), -8.0)
