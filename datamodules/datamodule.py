@@ -193,7 +193,8 @@ class FoleyDataModule(pl.LightningDataModule):
         if self._augmenter is None:
             from datamodules.augment import default_augment
 
-            self._augmenter = default_augment(seed=self.seed + self._world()[1])
+            # the two modules inside take seed and seed + 1: step 2 per rank keeps ranks apart
+            self._augmenter = default_augment(seed=self.seed + 2 * self._world()[1])
         return self._augmenter.to(device)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

@@ -10,7 +10,7 @@ def stratified_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, val indices), each sorted, disjoint, together all of `labels`.
 
-    Per class, round(n * val_fraction) clips go to validation, at most n - 1 so that every class
+    Per class, n * val_fraction rounded half up clips go to validation, at most n - 1 so that every class
     keeps at least one training clip; each class is shuffled by its own generator seeded with
     (seed, label), so the split of one class does not depend on the others.
     """
@@ -23,7 +23,7 @@ def stratified_split(
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
         order = np.random.default_rng([seed, int(label)]).permutation(members)
-        n_val = min(int(round(len(members) * val_fraction)), len(members) - 1)
+        n_val = min(int(np.floor(len(members) * val_fraction + 0.5)), len(members) - 1)
         val.append(order[:n_val])
         train.append(order[n_val:])
     empty = np.zeros(0, dtype=np.int64)

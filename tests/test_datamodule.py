@@ -1,0 +1,188 @@
+"""FoleyDataModule: split, samplers (incl. simulated DDP ranks), batches, two views, stats."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import pytorch_lightning as pl
+import soundfile as sf
+import torch
+from torch.utils.data import DistributedSampler
+
+from datamodules.datamodule import FoleyDataModule
+from datamodules.sampling import ClassBalancedSampler, ShardSampler
+from datamodules.split import stratified_split
+
+N = 4096  # 16 frames per clip
+COUNTS = {"DogBark": 6, "GunShot": 4, "Rain": 2}
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("foley")
+    rng = np.random.default_rng(0)
+    for name, count in COUNTS.items():
+        (root / name).mkdir()
+        for i in range(count):
+            wav = rng.uniform(-0.5, 0.5, N) * rng.uniform(0.05, 1.0)
+            sf.write(root / name / f"{i}.wav", wav.astype(np.float32), 22050, subtype="PCM_16")
+    return root
+
+
+def _dm(root: Path, **kwargs) -> FoleyDataModule:
+    kwargs.setdefault("batch_size", 4)
+    kwargs.setdefault("num_samples", N)
+    kwargs.setdefault("val_fraction", 0.25)
+    kwargs.setdefault("cache_workers", 0)
+    dm = FoleyDataModule(str(root), **kwargs)
+    dm.setup("fit")
+    return dm
+
+
+def test_properties_need_no_data() -> None:
+    dm = FoleyDataModule("/does/not/exist")
+    assert dm.num_classes == 7 and dm.mel_shape == (80, 344)
+    assert dm.class_names[0] == "DogBark" and dm.mel_params.n_mels == 80
+    assert FoleyDataModule("x", n_mels=64, num_samples=22050).mel_shape == (64, 86)
+    with pytest.raises(RuntimeError, match=r"call dm.setup\(\)"):
+        dm.val_items()
+    with pytest.raises(ValueError, match=r"val_fraction must be in \[0, 1\)"):
+        FoleyDataModule("x", val_fraction=1.0)
+
+
+def test_split_deterministic_stratified_disjoint() -> None:
+    labels = np.repeat([0, 1, 2, 3], [20, 10, 3, 1])
+    train, val = stratified_split(labels, val_fraction=0.3, seed=5)
+    again_train, again_val = stratified_split(labels, val_fraction=0.3, seed=5)
+    np.testing.assert_array_equal(train, again_train)
+    np.testing.assert_array_equal(val, again_val)
+    assert set(train).isdisjoint(val) and sorted([*train, *val]) == list(range(len(labels)))
+    assert np.bincount(labels[val], minlength=4).tolist() == [6, 3, 1, 0]  # round(n * 0.3)
+    assert np.bincount(labels[train], minlength=4).min() >= 1  # every class keeps a clip
+    other_train, _ = stratified_split(labels, val_fraction=0.3, seed=6)
+    assert not np.array_equal(train, other_train)
+    _, no_val = stratified_split(labels, val_fraction=0.0)
+    assert no_val.size == 0
+    with pytest.raises(ValueError, match="val_fraction"):
+        stratified_split(labels, val_fraction=-0.1)
+
+
+def test_batches_and_val_items(data_root: Path) -> None:
+    dm = _dm(data_root)
+    batch = next(iter(dm.train_dataloader()))
+    assert batch["mel"].shape == (4, 80, 16) and batch["mel"].dtype == torch.float32
+    assert batch["label"].dtype == torch.int64
+    items = dm.val_items()
+    assert [label for _, label in items] == [0, 0, 2, 5]  # round(0.25 * [6, 4, 2])
+    assert all(path.is_file() for path, _ in items)
+    val = next(iter(dm.val_dataloader()))
+    np.testing.assert_array_equal(val["label"].numpy(), [0, 0, 2, 5])
+    np.testing.assert_array_equal(val["mel"][0].numpy(), dm.cache.mels[dm.val_indices[0]])
+    assert _dm(data_root, val_fraction=0.0).val_dataloader() == []
+
+
+def test_workers_open_the_memmap(data_root: Path) -> None:
+    dm = _dm(data_root, num_workers=1, batch_size=12, val_fraction=0.0)
+    labels = torch.cat([b["label"] for b in dm.train_dataloader()])
+    assert sorted(labels.tolist()) == [0] * 6 + [2] * 4 + [5] * 2
+
+
+def test_validation_shards_are_disjoint_without_padding() -> None:
+    shards = [list(ShardSampler(11, num_replicas=2, rank=r)) for r in range(2)]
+    assert sorted(shards[0] + shards[1]) == list(range(11))
+    assert (len(shards[0]), len(shards[1])) == (6, 5)
+    assert isinstance(ShardSampler(3), DistributedSampler)  # so Lightning keeps it under DDP
+    with pytest.raises(ValueError, match="invalid rank 2 of world size 2"):
+        ShardSampler(5, num_replicas=2, rank=2)
+
+
+def test_val_dataloader_uses_the_trainer_rank(data_root: Path) -> None:
+    dm = _dm(data_root, val_fraction=0.5)
+    seen = []
+    for rank in range(2):
+        dm.trainer = SimpleNamespace(world_size=2, global_rank=rank, training=False)
+        seen += [int(i) for i in dm.val_dataloader().sampler]
+    assert sorted(seen) == list(range(len(dm.val_indices)))
+
+
+def test_class_balanced_sampler() -> None:
+    labels = np.array([0] * 90 + [1] * 10)
+    sampler = ClassBalancedSampler(labels, seed=3, num_samples=20000)
+    drawn = labels[list(sampler)]
+    assert abs(drawn.mean() - 0.5) < 0.02
+    ranks = [ClassBalancedSampler(labels, num_replicas=2, rank=r, seed=3) for r in range(2)]
+    per_rank = [list(s) for s in ranks]
+    assert len(per_rank[0]) == len(per_rank[1]) == 50
+    whole = list(ClassBalancedSampler(labels, num_replicas=1, rank=0, seed=3))
+    assert whole == [i for pair in zip(*per_rank) for i in pair]  # disjoint shares of one draw
+    ranks[0].set_epoch(1)
+    assert list(ranks[0]) != per_rank[0]
+    assert list(ClassBalancedSampler(labels, num_replicas=2, rank=0, seed=3)) == per_rank[0]
+    assert isinstance(sampler, DistributedSampler)
+
+
+def test_balanced_train_loader(data_root: Path) -> None:
+    dm = _dm(data_root, balanced_sampling=True, val_fraction=0.0)
+    loader = dm.train_dataloader()
+    assert isinstance(loader.sampler, ClassBalancedSampler) and len(loader.sampler) == 12
+
+
+@pytest.mark.parametrize("augment", [True, False])
+def test_two_view_train_batches(data_root: Path, augment: bool) -> None:
+    dm = _dm(data_root, two_view=True, augment=augment)
+    batch = next(iter(dm.train_dataloader()))
+    dm.trainer = SimpleNamespace(training=True, world_size=1, global_rank=0)
+    out = dm.on_after_batch_transfer(batch, 0)
+    assert out["mel"].shape == (4, 2, 80, 16) and out["label"].shape == (4,)
+    differ = not torch.equal(out["mel"][:, 0], out["mel"][:, 1])
+    assert differ == augment
+    dm.trainer = SimpleNamespace(training=False, world_size=1, global_rank=0)
+    assert dm.on_after_batch_transfer(batch, 0)["mel"].shape == (4, 80, 16)
+
+
+def test_single_view_is_never_augmented(data_root: Path) -> None:
+    dm = _dm(data_root, augment=True)
+    batch = next(iter(dm.train_dataloader()))
+    dm.trainer = SimpleNamespace(training=True, world_size=1, global_rank=0)
+    assert dm.on_after_batch_transfer(batch, 0)["mel"] is batch["mel"]
+
+
+def test_mel_stats_against_numpy(data_root: Path) -> None:
+    dm = _dm(data_root)
+    stats = dm.mel_stats()
+    train = np.asarray(dm.cache.mels, dtype=np.float64)[dm.train_indices]
+    per_band = train.transpose(1, 0, 2).reshape(80, -1)
+    for name, fn in [("min", np.min), ("max", np.max), ("mean", np.mean), ("std", np.std)]:
+        assert stats[name].dtype == torch.float32 and stats[name].shape == (80,)
+        np.testing.assert_allclose(stats[name].numpy(), fn(per_band, axis=1), rtol=1e-5, atol=1e-5)
+
+
+def test_fit_runs_with_a_trainer(data_root: Path) -> None:
+    class Probe(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.layer = torch.nn.Linear(80, 1)
+            self.shapes: list[tuple] = []
+
+        def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+            self.shapes.append(tuple(batch["mel"].shape))
+            return self.layer(batch["mel"].mean(dim=(1, -1))).mean()
+
+        def validation_step(self, batch: dict, batch_idx: int) -> None:
+            self.shapes.append(tuple(batch["mel"].shape))
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    dm = FoleyDataModule(str(data_root), batch_size=4, num_samples=N, two_view=True)
+    model = Probe()
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+    )
+    trainer.fit(model, datamodule=dm)
+    # 10 train clips -> 2 full two-view batches; val_fraction 0.1 -> 1 clip (from DogBark)
+    assert model.shapes == [(4, 2, 80, 16), (4, 2, 80, 16), (1, 80, 16)]
