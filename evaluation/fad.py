@@ -102,8 +102,9 @@ def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     if np.iscomplexobj(covmean):
         imag = np.abs(np.diagonal(covmean).imag)
         if not np.all(imag <= IMAG_TOLERANCE):
+            largest = np.max(np.abs(covmean.imag))
             raise ValueError(
-                f"sqrtm(sigma1 @ sigma2) has an imaginary component of {np.max(np.abs(covmean.imag)):.3g} "
+                f"sqrtm(sigma1 @ sigma2) has an imaginary component of {largest:.3g} "
                 f"on its diagonal (> {IMAG_TOLERANCE}); the covariances are too ill-conditioned: "
                 "embed more samples than dimensions or use frechet_distance_eig"
             )

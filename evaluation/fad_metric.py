@@ -46,7 +46,8 @@ class FrechetAudioDistance(Metric):
         names = list(class_names) if class_names is not None else list(CLASS_NAMES[:num_classes])
         if len(names) != num_classes:
             raise ValueError(
-                f"got {len(names)} class names for num_classes={num_classes}; pass one name per class"
+                f"got {len(names)} class names for num_classes={num_classes}; "
+                "pass one name per class"
             )
         self.backbone = backbone.eval()
         self.num_classes, self.class_names = num_classes, names
@@ -56,8 +57,12 @@ class FrechetAudioDistance(Metric):
         self.add_state("gen_outer", torch.zeros(num_classes, d, d, dtype=f64), dist_reduce_fx="sum")
         self.add_state("gen_count", torch.zeros(num_classes, dtype=f64), dist_reduce_fx="sum")
         self.register_buffer("ref_mu", torch.zeros(num_classes, d, dtype=f64), persistent=False)
-        self.register_buffer("ref_sigma", torch.zeros(num_classes, d, d, dtype=f64), persistent=False)
-        self.register_buffer("ref_valid", torch.zeros(num_classes, dtype=torch.bool), persistent=False)
+        self.register_buffer(
+            "ref_sigma", torch.zeros(num_classes, d, d, dtype=f64), persistent=False
+        )
+        self.register_buffer(
+            "ref_valid", torch.zeros(num_classes, dtype=torch.bool), persistent=False
+        )
         if reference_stats is not None:
             self.set_reference(reference_stats)
 
@@ -71,7 +76,7 @@ class FrechetAudioDistance(Metric):
         if wav.dim() != 2 or labels.dim() != 1 or wav.shape[0] != labels.shape[0]:
             raise ValueError(
                 f"FrechetAudioDistance expects wav [B, N] and labels [B], got {tuple(wav.shape)} "
-                f"and {tuple(labels.shape)}; squeeze a channel dimension and pass one label per clip"
+                f"and {tuple(labels.shape)}; squeeze a channel dimension, one label per clip"
             )
         if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
             raise ValueError(

@@ -1,0 +1,62 @@
+"""`foleygan synth CKPT --out DIR`: clips per class in the DCASE 2023 Task 7 submission layout."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="foleygan synth",
+        description="Generate N clips per class from a FoleyGAN checkpoint and write "
+        "<out>/<snake_case class>/<index>.wav (16-bit, mono, 22,050 Hz, 88,200 samples).",
+    )
+    parser.add_argument("ckpt", help="Lightning checkpoint of a FoleyGAN run")
+    parser.add_argument("--out", required=True, help="output folder (class folders are created)")
+    parser.add_argument("--n-per-class", type=int, default=100, help="clips per class (100)")
+    parser.add_argument(
+        "--vocoder",
+        default="griffin-lim",
+        help="griffin-lim | hifigan:<ckpt>[:<config.json>] (default griffin-lim)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same files)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:<index>")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    import torch
+    from lightning_modules.generator_export import load_generator
+
+    from evaluation.synthesis import synthesize
+    from vocoders import load_vocoder
+
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        print(
+            f"foleygan synth: --device {args.device} but no CUDA device is visible; "
+            "use --device cpu",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        generator = load_generator(args.ckpt, map_location=args.device).to(args.device).eval()
+        vocoder = load_vocoder(args.vocoder, device=args.device)
+        out = synthesize(
+            generator,
+            vocoder,
+            args.out,
+            n_per_class=args.n_per_class,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            progress=not args.no_progress,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"foleygan synth: {err}", file=sys.stderr)
+        return 1
+    total = args.n_per_class * len(generator.class_names)
+    print(f"wrote {total} clips ({args.n_per_class} per class) to {out}")
+    return 0
