@@ -43,7 +43,12 @@ def _clip_rng(seed: int, class_index: int, clip_index: int) -> np.random.Generat
 
 
 def render_clip(
-    class_name: str, seed: int, class_index: int, clip_index: int, sample_rate: int, num_samples: int
+    class_name: str,
+    seed: int,
+    class_index: int,
+    clip_index: int,
+    sample_rate: int,
+    num_samples: int,
 ) -> np.ndarray:
     """One clip as int16 [num_samples], peak-normalised to a random level in PEAK_RANGE."""
     rng = _clip_rng(seed, class_index, clip_index)
@@ -87,7 +92,9 @@ def _check_arguments(clips_per_class: int, sample_rate: int, duration_s: float) 
         )
     num_samples = int(round(duration_s * sample_rate))
     if duration_s < 1.0 or num_samples < sample_rate:
-        raise ValueError(f"duration_s must be >= 1.0 s, got {duration_s}; the DCASE clips are 4.0 s")
+        raise ValueError(
+            f"duration_s must be >= 1.0 s, got {duration_s}; the DCASE clips are 4.0 s"
+        )
     return num_samples
 
 

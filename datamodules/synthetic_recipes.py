@@ -9,6 +9,7 @@ Filtering is done in the frequency domain (one rFFT per signal), so a 4 s clip t
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
@@ -159,6 +160,17 @@ def rain(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     return rng.uniform(0.3, 0.6) * bed / bed.std() + drops / max(drops.std(), 1e-9)
 
 
+def formant_gain(
+    f: np.ndarray, centers: list[float], widths: np.ndarray, gains: np.ndarray, hiss: float
+) -> np.ndarray:
+    """Gaussian formant bands plus a flat 2-9 kHz hiss: the spectral shape of a sneeze."""
+    bands = sum(
+        g * np.exp(-0.5 * ((f - c) / w) ** 2)
+        for c, w, g in zip(centers, widths, gains, strict=True)
+    )
+    return bands + hiss * ((f > 2000.0) & (f < 9000.0))
+
+
 def sneeze_cough(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
     """1-3 noisy bursts (0.3-0.6 s) shaped by three formant-like bands, attack then decay."""
     out = np.zeros(n)
@@ -169,12 +181,8 @@ def sneeze_cough(rng: np.random.Generator, n: int, sr: int) -> np.ndarray:
         widths = rng.uniform(150.0, 400.0, size=3)
         gains = rng.uniform(0.4, 1.0, size=3)
         hiss = rng.uniform(0.5, 1.0)
-
-        def formants(f: np.ndarray, c=centers, w=widths, g=gains, h=hiss) -> np.ndarray:
-            bands = sum(gj * np.exp(-0.5 * ((f - cj) / wj) ** 2) for cj, wj, gj in zip(c, w, g))
-            return bands + h * ((f > 2000.0) & (f < 9000.0))
-
-        burst = spectral_gain(rng.standard_normal(m), sr, formants)
+        shape = partial(formant_gain, centers=centers, widths=widths, gains=gains, hiss=hiss)
+        burst = spectral_gain(rng.standard_normal(m), sr, shape)
         env = attack_decay(m, sr, rng.uniform(0.02, 0.06), dur / rng.uniform(2.0, 4.0))
         add_at(out, burst * env * rng.uniform(0.6, 1.0), int(onset * sr))
     return out

@@ -108,3 +108,12 @@ def test_bad_arguments_raise(tmp_path: Path) -> None:
         make_synthetic_dataset(tmp_path, clips_per_class=0)
     with pytest.raises(ValueError, match="duration_s must be >= 1.0"):
         make_synthetic_dataset(tmp_path, clips_per_class=1, duration_s=0.5)
+
+
+def test_cli_writes_the_set(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from foleygan_cli.synthetic import main
+
+    assert main([str(tmp_path / "syn"), "--clips-per-class", "1", "--seed", "2"]) == 0
+    assert len(_files(tmp_path / "syn")) == len(CLASS_NAMES)
+    assert "foleygan prepare" in capsys.readouterr().out
+    assert main([str(tmp_path / "bad"), "--clips-per-class", "0"]) == 2
