@@ -132,3 +132,23 @@ def test_pickles_without_the_memmap(tmp_path: Path) -> None:
     clone = pickle.loads(pickle.dumps(cache))
     assert clone._mels is None
     np.testing.assert_array_equal(clone.mels[0], first)
+
+
+def test_prepare_cli_builds_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from foleygan_cli.prepare import main
+
+    _tree(tmp_path, per_class=2)
+    args = [str(tmp_path), "--num-samples", str(N), "--num-workers", "0"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[1] for line in out.splitlines()[2:10]}
+    assert rows == {"DogBark": "2", "Footstep": "0", "GunShot": "0", "Keyboard": "0",
+                    "MovingMotorVehicle": "0", "Rain": "2", "Sneeze_Cough": "0", "total": "4"}
+    assert "(built)" in out and ".foleygan_cache" in out
+    assert main(args) == 0 and "reused" in capsys.readouterr().out
+    (tmp_path / "Rain" / "bad.wav").write_bytes(b"xx")
+    assert main(args) == 1
+    assert "--skip-bad" in capsys.readouterr().err
+    assert main([*args, "--skip-bad"]) == 0
+    assert main([str(tmp_path / "nothing")]) == 1
+    assert "foleygan download" in capsys.readouterr().err
