@@ -1,0 +1,91 @@
+"""SAGAN building blocks: spectral-norm layers, conditional batch norm, self-attention.
+
+Facts (SAGAN / StudioGAN): spectral norm on G and D, orthogonal weight init, conditional BN
+(BN without affine; gain = 1 + Linear(one-hot), bias = Linear(one-hot)), self-attention with
+query/key C/8, value C/2 and a learnable gate initialised at 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+
+def _orthogonal(module: nn.Module) -> nn.Module:
+    nn.init.orthogonal_(module.weight)
+    if getattr(module, "bias", None) is not None:
+        nn.init.zeros_(module.bias)
+    return module
+
+
+def sn_conv2d(
+    in_channels: int, out_channels: int, kernel_size: int = 3, padding: int | None = None
+) -> nn.Module:
+    """Orthogonally initialised Conv2d under spectral norm ('same' padding by default)."""
+    pad = kernel_size // 2 if padding is None else padding
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=pad)
+    return spectral_norm(_orthogonal(conv))
+
+
+def sn_linear(in_features: int, out_features: int, bias: bool = True) -> nn.Module:
+    """Orthogonally initialised Linear under spectral norm."""
+    return spectral_norm(_orthogonal(nn.Linear(in_features, out_features, bias=bias)))
+
+
+def sn_embedding(num_embeddings: int, embedding_dim: int) -> nn.Module:
+    """Orthogonally initialised Embedding under spectral norm (the class proxies e(c))."""
+    return spectral_norm(_orthogonal(nn.Embedding(num_embeddings, embedding_dim)))
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """BN without affine, then x * (1 + gain(y)) + bias(y); gain and bias are SN-Linear(one-hot)."""
+
+    def __init__(self, num_features: int, num_classes: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.gain = sn_linear(num_classes, num_features, bias=False)
+        self.bias = sn_linear(num_classes, num_features, bias=False)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        # x [B, C, H, W], labels [B] long -> [B, C, H, W]
+        onehot = F.one_hot(labels, self.num_classes).to(x.dtype)
+        gain = (1.0 + self.gain(onehot)).unsqueeze(-1).unsqueeze(-1)
+        bias = self.bias(onehot).unsqueeze(-1).unsqueeze(-1)
+        return self.bn(x) * gain + bias
+
+
+class SelfAttention2d(nn.Module):
+    """SAGAN self-attention: x + gamma * o(softmax(q k^T) v), gamma initialised at 0.
+
+    Keys and values are max-pooled by 2 (SAGAN's memory saving) only when both spatial dims
+    are even; odd maps such as 5 x 43 attend over all positions.
+    """
+
+    def __init__(self, channels: int, pool: bool = True) -> None:
+        super().__init__()
+        if channels < 8:
+            raise ValueError(
+                f"SelfAttention2d needs at least 8 channels (query/key use channels // 8), "
+                f"got {channels}; raise the network width"
+            )
+        self.pool = pool
+        self.query = sn_conv2d(channels, channels // 8, kernel_size=1)
+        self.key = sn_conv2d(channels, channels // 8, kernel_size=1)
+        self.value = sn_conv2d(channels, channels // 2, kernel_size=1)
+        self.out = sn_conv2d(channels // 2, channels, kernel_size=1)
+        self.gamma = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # x [B, C, H, W] -> [B, C, H, W]
+        b, c, h, w = x.shape
+        q = self.query(x).flatten(2)  # [B, C/8, HW]
+        k, v = self.key(x), self.value(x)
+        if self.pool and h % 2 == 0 and w % 2 == 0:
+            k, v = F.max_pool2d(k, 2), F.max_pool2d(v, 2)
+        k, v = k.flatten(2), v.flatten(2)  # [B, C/8, N], [B, C/2, N]
+        attn = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)  # [B, HW, N]
+        o = torch.bmm(v, attn.transpose(1, 2)).view(b, c // 2, h, w)
+        return x + self.gamma * self.out(o)
