@@ -38,8 +38,11 @@ def centroids_from_sums(sums: torch.Tensor, counts: torch.Tensor) -> torch.Tenso
 
 
 def centroid_logits(z: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """z [N, D] -> cosine to each centroid [N, C] (z normalised here; centroids are unit norm)."""
-    return F.normalize(z, dim=1) @ centroids.to(z.dtype).T
+    """z [N, D] unit norm (encoder outputs are) -> cosine to each unit-norm centroid [N, C].
+
+    The same product as FrozenEncoder.classify, so probe and export give identical logits.
+    """
+    return z @ centroids.to(z.dtype).T
 
 
 def accuracies(confusion: torch.Tensor) -> tuple[float, list[float | None]]:

@@ -136,7 +136,8 @@ def test_probe_helpers_match_loops() -> None:
     cents = centroids_from_sums(sums, counts)
     assert torch.equal(cents[3], torch.zeros(4))  # class 3 never seen
     assert torch.allclose(cents[1], z[4] / z[4].norm())
-    assert torch.allclose(centroid_logits(z, cents)[0, 2], (z[0] / z[0].norm()) @ cents[2])
+    unit = torch.nn.functional.normalize(z, dim=1)
+    assert torch.allclose(centroid_logits(unit, cents)[0, 2], unit[0] @ cents[2])
     overall, per_class = accuracies(torch.tensor([[3, 1, 0], [0, 0, 0], [1, 1, 2]]))
     assert overall == pytest.approx(5 / 8)
     assert per_class == [pytest.approx(0.75), None, pytest.approx(0.5)]
