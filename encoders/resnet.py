@@ -72,11 +72,14 @@ class ResNet18Encoder(nn.Module):
         stages, channels = [], base_width
         for index, width in enumerate(widths):
             stride = 1 if index == 0 else 2
-            stages.append(nn.Sequential(BasicBlock(channels, width, stride), BasicBlock(width, width)))
+            blocks = [BasicBlock(channels, width, stride), BasicBlock(width, width)]
+            stages.append(nn.Sequential(*blocks))
             channels = width
         self.layers = nn.Sequential(*stages)
         self.head = nn.Sequential(
-            nn.Linear(channels, proj_hidden), nn.ReLU(inplace=True), nn.Linear(proj_hidden, proj_dim)
+            nn.Linear(channels, proj_hidden),
+            nn.ReLU(inplace=True),
+            nn.Linear(proj_hidden, proj_dim),
         )
         self._init_weights()
 
@@ -110,7 +113,8 @@ class ResNet18Encoder(nn.Module):
             mel = mel.unsqueeze(1)
         if mel.dim() != 4 or mel.shape[1] != self.in_channels:
             raise ValueError(
-                f"ResNet18Encoder expects mel [B, n_mels, T] or [B, {self.in_channels}, n_mels, T], "
+                "ResNet18Encoder expects mel [B, n_mels, T] or "
+                f"[B, {self.in_channels}, n_mels, T], "
                 f"got shape {tuple(mel.shape)}; for two-view batches [B, 2, n_mels, T] encode "
                 "mel.flatten(0, 1)"
             )

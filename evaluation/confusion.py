@@ -42,7 +42,8 @@ def render_confusion(confusion: torch.Tensor, class_names: list[str], title: str
     for i in ticks:
         for j in ticks:
             colour = "white" if rates[i, j] > 0.5 else "black"
-            ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", color=colour, fontsize=7)
+            text = str(int(counts[i, j]))
+            ax.text(j, i, text, ha="center", va="center", color=colour, fontsize=7)
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     return fig

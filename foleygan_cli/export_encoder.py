@@ -16,14 +16,19 @@ def _parser() -> argparse.ArgumentParser:
         "parameters, class names, class centroids) that the C-SupCon GAN config points to.",
     )
     parser.add_argument("ckpt", type=Path, help="SupConEncoderModule Lightning checkpoint")
-    parser.add_argument("out", type=Path, help="export file to write (e.g. encoder.pt)")
+    parser.add_argument("out", type=Path, nargs="?", help="export file to write")
+    parser.add_argument("--out", dest="out_option", type=Path, metavar="OUT",
+                        help="the same as the positional OUT (e.g. runs/encoder/encoder.pt)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if (args.out is None) == (args.out_option is None):
+        parser.error("give the export path once: `CKPT OUT` or `CKPT --out OUT`")
     try:
-        path = export_encoder(args.ckpt, args.out)
+        path = export_encoder(args.ckpt, args.out or args.out_option)
     except (FileNotFoundError, ValueError) as error:
         print(f"foleygan export-encoder: {error}", file=sys.stderr)
         return 2

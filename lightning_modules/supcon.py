@@ -129,7 +129,8 @@ class SupConEncoderModule(pl.LightningModule):
             lambdas.append(WarmupCosine(0, max(1, hp.finetune_epochs * per_epoch), contrastive))
         optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        schedule = {"scheduler": scheduler, "interval": "step"}
+        return {"optimizer": optimizer, "lr_scheduler": schedule}
 
     # -- training -----------------------------------------------------------------------------
     def in_finetune(self) -> bool:
@@ -214,14 +215,14 @@ class SupConEncoderModule(pl.LightningModule):
         self.last_confusion = confusion.detach().cpu()
         overall, per_class = accuracies(confusion)
         self.log("val/acc", overall, prog_bar=True, sync_dist=True)
-        for name, acc in zip(self.class_names, per_class):
+        for name, acc in zip(self.class_names, per_class, strict=True):
             if acc is not None:
                 self.log(f"val/acc/{name}", acc, sync_dist=True)
 
     # -- export ---------------------------------------------------------------------------------
     @torch.no_grad()
     def recompute_centroids(self, batches: Iterable[dict]) -> None:
-        """Centroids from un-augmented batches {"mel": [B, (V,) n_mels, T], "label": [B]}, eval mode."""
+        """Centroids in eval mode from batches {"mel": [B, (V,) n_mels, T], "label": [B]}."""
         was_training = self.encoder.training
         self.encoder.eval()
         sums = torch.zeros_like(self._sum_z)

@@ -56,12 +56,12 @@ class _TinyData(pl.LightningDataModule):
         return DataLoader(_batches(views=0), batch_size=None)
 
 
-def _trained_module(tmp_path: Path, mel_params: MelParams = MelParams()) -> tuple:
+def _trained_module(tmp_path: Path, mel_params: MelParams | None = None) -> tuple:
     module = SupConEncoderModule(**TINY, export_path=str(tmp_path / "auto.pt"))
     trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False,
                          num_sanity_val_steps=0)
-    data = _TinyData(mel_params)
+    data = _TinyData(mel_params or MelParams())
     trainer.fit(module, datamodule=data)
     ckpt = tmp_path / "enc.ckpt"
     trainer.save_checkpoint(ckpt)
@@ -77,7 +77,8 @@ def test_module_round_trip_identical(tmp_path) -> None:
     with torch.no_grad():
         assert torch.equal(frozen(mel), module.encoder(mel))
         assert torch.equal(frozen.features(mel), module.encoder.features(mel))
-        assert torch.equal(frozen.classify(mel), centroid_logits(module.encoder(mel), module.centroids))
+        direct = centroid_logits(module.encoder(mel), module.centroids)
+        assert torch.equal(frozen.classify(mel), direct)
     assert frozen.class_names == module.class_names
     assert frozen.num_features == 8
 
@@ -167,3 +168,8 @@ def test_cli(tmp_path, capsys) -> None:
     assert load_frozen_encoder(tmp_path / "cli.pt").num_features == 8
     assert export_main([str(tmp_path / "missing.ckpt"), str(tmp_path / "x.pt")]) == 2
     assert "missing.ckpt not found" in capsys.readouterr().err
+    assert export_main([str(ckpt), "--out", str(tmp_path / "opt.pt")]) == 0
+    assert (tmp_path / "opt.pt").is_file()
+    with pytest.raises(SystemExit):
+        export_main([str(ckpt)])
+    assert "give the export path once" in capsys.readouterr().err

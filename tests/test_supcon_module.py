@@ -73,7 +73,8 @@ def test_fit_updates_parameters_centroids_and_logs() -> None:
     before = [p.detach().clone() for p in module.encoder.parameters()]
     trainer = _trainer(max_epochs=1, num_sanity_val_steps=1)
     trainer.fit(module, _loader(3, views=2), _loader(1, views=0))
-    changed = [not torch.equal(a, b) for a, b in zip(before, module.encoder.parameters())]
+    after = list(module.encoder.parameters())
+    changed = [not torch.equal(a, b) for a, b in zip(before, after, strict=True)]
     assert all(changed)
     assert torch.equal(module.centroid_counts, torch.full((7,), 6.0))
     assert torch.allclose(module.centroids.norm(dim=1), torch.ones(7), atol=1e-5)
@@ -114,7 +115,7 @@ def test_confusion_matches_direct_computation() -> None:
     with torch.no_grad():
         for batch in val:
             z = module.encoder(batch["mel"])
-            for zi, label in zip(z, batch["label"].tolist()):
+            for zi, label in zip(z, batch["label"].tolist(), strict=True):
                 cosines = [float(zi @ c) / float(zi.norm()) for c in module.centroids]
                 expected[label, max(range(7), key=lambda k: cosines[k])] += 1
     assert torch.equal(module.last_confusion, expected)
@@ -173,7 +174,8 @@ def test_finetune_needs_more_epochs() -> None:
 def test_class_names_checked() -> None:
     with pytest.raises(ValueError, match="class_names has 2 entries but num_classes=3"):
         SupConEncoderModule(num_classes=3, class_names=["a", "b"], **TINY)
-    assert SupConEncoderModule(num_classes=3, **TINY).class_names == ["class_0", "class_1", "class_2"]
+    names = SupConEncoderModule(num_classes=3, **TINY).class_names
+    assert names == ["class_0", "class_1", "class_2"]
 
 
 def test_warmup_cosine_closed_form() -> None:
@@ -209,7 +211,8 @@ def test_checkpoint_keeps_centroids_and_mel_params(tmp_path) -> None:
 
 def test_confusion_callback_writes_png(tmp_path) -> None:
     module = SupConEncoderModule(**TINY)
-    trainer = _trainer(max_epochs=1, default_root_dir=tmp_path, callbacks=[ConfusionMatrixCallback()])
+    callbacks = [ConfusionMatrixCallback()]
+    trainer = _trainer(max_epochs=1, default_root_dir=tmp_path, callbacks=callbacks)
     trainer.fit(module, _loader(1, views=2), _loader(1, views=0))
     pngs = list((tmp_path / "confusion").glob("val_confusion_epoch000_*.png"))
     assert len(pngs) == 1 and pngs[0].read_bytes()[:4] == b"\x89PNG"
