@@ -146,3 +146,76 @@ def test_checker_camel_folders_only_when_allowed(tmp_path) -> None:
     assert check_submission_folder(tmp_path, n_per_class=None, allow_camel=True) == []
     err = SubmissionFolderError(tmp_path, ["a", "b"])
     assert "2 problem(s)" in str(err) and err.problems == ["a", "b"]
+
+
+class MeanStd(nn.Module):
+    """Fake FAD backbone: 4 windows per clip -> [mean, std, max]."""
+
+    num_features = 3
+
+    def embed(self, wav: torch.Tensor) -> torch.Tensor:
+        # wav [B, N] -> [B * 4, 3]
+        w = wav.reshape(wav.shape[0] * 4, -1)
+        return torch.stack([w.mean(1), w.std(1), w.amax(1)], dim=1)
+
+
+def _noise_set(root, per_class: int = 3) -> None:
+    rng = np.random.default_rng(0)
+    for label, name in enumerate(CLASS_NAMES):
+        for i in range(per_class):
+            wav = rng.normal(scale=0.05 * (label + 1), size=88200).astype(np.float32)
+            _write(root / name / f"{i}.wav", wav)
+
+
+def test_fad_of_folders_matches_direct_computation(tmp_path) -> None:
+    from evaluation.fad import frechet_distance, gaussian_stats
+    from evaluation.fad_folders import fad_of_folders
+
+    gen = synthesize(
+        LabelGenerator(), HoldVocoder(), tmp_path / "gen", n_per_class=2, progress=False
+    )
+    _noise_set(tmp_path / "ref")
+    out = fad_of_folders(
+        gen, tmp_path / "ref", backbone=MeanStd(), n_per_class=2, cache_dir=tmp_path / "cache"
+    )
+    assert list(out) == [*CLASS_NAMES, "mean"]
+    g = torch.stack([torch.from_numpy(_read(p)) for p in sorted((gen / "keyboard").glob("*"))])
+    r = torch.stack(
+        [torch.from_numpy(_read(p)) for p in sorted((tmp_path / "ref/Keyboard").glob("*"))]
+    )
+    ref = frechet_distance(*gaussian_stats(MeanStd().embed(r)), *gaussian_stats(MeanStd().embed(g)))
+    assert out["Keyboard"] == pytest.approx(ref, rel=1e-6)
+    assert out["mean"] == pytest.approx(np.mean([out[n] for n in CLASS_NAMES]))
+    same = fad_of_folders(
+        tmp_path / "ref",
+        tmp_path / "ref",
+        backbone=MeanStd(),
+        n_per_class=3,
+        cache_dir=tmp_path / "cache",
+    )
+    assert abs(same["mean"]) < 1e-6
+    with pytest.raises(SubmissionFolderError, match="7 problem"):
+        fad_of_folders(
+            gen, tmp_path / "ref", backbone=MeanStd(), n_per_class=3, cache_dir=tmp_path / "cache"
+        )
+
+
+def test_fad_cli_writes_official_csv_and_refuses_bad_folders(tmp_path, monkeypatch, capsys) -> None:
+    import evaluation.backbones
+    from foleygan_cli.fad import main
+
+    monkeypatch.setattr(evaluation.backbones, "load_backbone", lambda name, device: MeanStd())
+    gen = synthesize(
+        LabelGenerator(), HoldVocoder(), tmp_path / "gen", n_per_class=2, progress=False
+    )
+    _noise_set(tmp_path / "ref")
+    args = [str(gen), "--ref", str(tmp_path / "ref"), "--cache-dir", str(tmp_path / "c")]
+    assert main([*args, "--out", str(tmp_path / "fad.csv")]) == 1
+    err = capsys.readouterr().err
+    assert err.count("2 wav files, expected exactly 100") == 7 and "--no-strict-count" in err
+    assert main([*args, "--out", str(tmp_path / "fad.csv"), "--no-strict-count"]) == 0
+    lines = (tmp_path / "fad.csv").read_text().splitlines()
+    assert lines[0] == "Category,FAD" and len(lines) == 8
+    assert [line.split(",")[0] for line in lines[1:]] == list(SNAKE_NAMES)
+    printed = capsys.readouterr().out
+    assert "mean" in printed and "Sneeze_Cough" in printed
