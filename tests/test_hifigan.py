@@ -184,3 +184,23 @@ def test_resblock_type_2_and_vocoder_wrapper(legacy) -> None:
     vocoder = HiFiGANVocoder(gen)
     wav = vocoder(torch.randn(3, 80, 5))
     assert wav.shape == (3, 1280) and wav.abs().max() <= 1.0
+
+
+def test_load_vocoder_names(tmp_path, legacy, small_config, monkeypatch) -> None:
+    from vocoders import GriffinLimVocoder, load_vocoder
+
+    assert isinstance(load_vocoder("griffin-lim"), GriffinLimVocoder)
+    assert isinstance(load_vocoder("GriffinLim"), GriffinLimVocoder)
+    ckpt = tmp_path / "g_00000002"
+    torch.save({"generator": legacy.state_dict()}, ckpt)
+    vocoder = load_vocoder(f"hifigan:{ckpt}:{small_config}")
+    mel = torch.randn(2, 80, 3)
+    with torch.no_grad():
+        assert torch.allclose(vocoder(mel), legacy(mel).squeeze(1), atol=1e-5)
+    (tmp_path / "config.json").write_text(small_config.read_text())
+    assert load_vocoder(str(ckpt))(mel).shape == (2, 768)  # bare path, config beside it
+    monkeypatch.chdir(tmp_path)  # no checkpoints/hifigan/ here
+    with pytest.raises(FileNotFoundError, match=r"checkpoints/hifigan/g_00935000.*griffin-lim"):
+        load_vocoder("hifigan")
+    with pytest.raises(ValueError, match=r"Unknown vocoder 'wavenet'.*'griffin-lim'.*'hifigan:"):
+        load_vocoder("wavenet")
