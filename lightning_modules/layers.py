@@ -58,7 +58,7 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class SelfAttention2d(nn.Module):
-    """SAGAN self-attention: x + gamma * o(softmax(q k^T) v), gamma initialised at 0.
+    """SAGAN self-attention (query/key C/8, at least 1; value C/2): x + gamma * o(softmax(q k^T) v), gamma initialised at 0.
 
     Keys and values are max-pooled by 2 (SAGAN's memory saving) only when both spatial dims
     are even; odd maps such as 5 x 43 attend over all positions.
@@ -66,16 +66,17 @@ class SelfAttention2d(nn.Module):
 
     def __init__(self, channels: int, pool: bool = True) -> None:
         super().__init__()
-        if channels < 8:
+        if channels < 2:
             raise ValueError(
-                f"SelfAttention2d needs at least 8 channels (query/key use channels // 8), "
+                f"SelfAttention2d needs at least 2 channels (value uses channels // 2), "
                 f"got {channels}; raise the network width"
             )
         self.pool = pool
-        self.query = sn_conv2d(channels, channels // 8, kernel_size=1)
-        self.key = sn_conv2d(channels, channels // 8, kernel_size=1)
-        self.value = sn_conv2d(channels, channels // 2, kernel_size=1)
-        self.out = sn_conv2d(channels // 2, channels, kernel_size=1)
+        qk, self.v_channels = max(1, channels // 8), channels // 2
+        self.query = sn_conv2d(channels, qk, kernel_size=1)
+        self.key = sn_conv2d(channels, qk, kernel_size=1)
+        self.value = sn_conv2d(channels, self.v_channels, kernel_size=1)
+        self.out = sn_conv2d(self.v_channels, channels, kernel_size=1)
         self.gamma = nn.Parameter(torch.zeros(()))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,5 +88,5 @@ class SelfAttention2d(nn.Module):
             k, v = F.max_pool2d(k, 2), F.max_pool2d(v, 2)
         k, v = k.flatten(2), v.flatten(2)  # [B, C/8, N], [B, C/2, N]
         attn = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)  # [B, HW, N]
-        o = torch.bmm(v, attn.transpose(1, 2)).view(b, c // 2, h, w)
+        o = torch.bmm(v, attn.transpose(1, 2)).view(b, self.v_channels, h, w)
         return x + self.gamma * self.out(o)

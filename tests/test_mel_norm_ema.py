@@ -1,0 +1,101 @@
+"""MelNormalizer round trip and errors; EMA averaging, buffer copies and state_dict."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from lightning_modules.ema import EMA
+from lightning_modules.mel_norm import MelNormalizer
+
+
+def _stats(n_mels: int = 4) -> dict:
+    lo = torch.linspace(-11.5, -6.0, n_mels)
+    return {"min": lo, "max": lo + torch.linspace(2.0, 9.0, n_mels), "mean": lo, "std": lo.abs()}
+
+
+def test_round_trip_and_range() -> None:
+    norm = MelNormalizer(4).fit(_stats())
+    stats = _stats()
+    mel = stats["min"].view(1, 4, 1) + torch.rand(3, 4, 7) * (stats["max"] - stats["min"]).view(
+        1, 4, 1
+    )
+    x = norm.normalize(mel)
+    assert x.min() >= -1.0 and x.max() <= 1.0
+    assert torch.allclose(norm.denormalize(x), mel, atol=1e-5)
+    ends = norm.normalize(torch.stack([stats["min"], stats["max"]], dim=1).unsqueeze(0))
+    assert torch.allclose(ends[0, :, 0], -torch.ones(4)) and torch.allclose(ends[0, :, 1], torch.ones(4))
+
+
+def test_clamps_out_of_range_and_constant_band() -> None:
+    stats = _stats()
+    stats["max"][0] = stats["min"][0]  # a band that never changes
+    norm = MelNormalizer(4).fit(stats)
+    x = norm.normalize(torch.full((1, 4, 2), 100.0))
+    assert torch.equal(x, torch.ones(1, 4, 2))
+    assert torch.isfinite(norm.denormalize(x)).all()
+
+
+def test_state_dict_carries_the_fit() -> None:
+    norm = MelNormalizer(4).fit(_stats())
+    fresh = MelNormalizer(4)
+    assert not fresh.is_fitted
+    fresh.load_state_dict(norm.state_dict())
+    assert fresh.is_fitted and torch.equal(fresh.lo, norm.lo) and torch.equal(fresh.hi, norm.hi)
+
+
+def test_normalizer_errors() -> None:
+    with pytest.raises(RuntimeError, match="not fitted"):
+        MelNormalizer(4).normalize(torch.zeros(1, 4, 2))
+    with pytest.raises(ValueError, match=r"lack \['max'\]"):
+        MelNormalizer(4).fit({"min": torch.zeros(4)})
+    with pytest.raises(ValueError, match=r"per band \[4\]"):
+        MelNormalizer(4).fit({"min": torch.zeros(5), "max": torch.ones(5)})
+    with pytest.raises(ValueError, match="max < min"):
+        MelNormalizer(4).fit({"min": torch.ones(4), "max": torch.zeros(4)})
+    with pytest.raises(ValueError, match=r"expected mel \[B, 4, T\]"):
+        MelNormalizer(4).fit(_stats()).normalize(torch.zeros(1, 3, 2))
+
+
+def _net() -> nn.Module:
+    return nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3))
+
+
+def test_ema_copies_before_start_then_averages() -> None:
+    net = _net()
+    ema = EMA(net, decay=0.9, start=2)
+    assert not ema.started and not ema.module.training
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    net(torch.randn(4, 3))  # moves BN running stats
+    ema.update(net, step=1)  # before start: a copy
+    assert torch.equal(ema.module[0].weight, net[0].weight) and not ema.started
+    assert torch.equal(ema.module[1].running_mean, net[1].running_mean)
+    before = ema.module[0].weight.clone()
+    with torch.no_grad():
+        net[0].weight.add_(1.0)
+    ema.update(net, step=2)
+    assert ema.started
+    assert torch.allclose(ema.module[0].weight, 0.9 * before + 0.1 * net[0].weight)
+
+
+def test_ema_state_dict_and_eval_mode() -> None:
+    net = _net()
+    ema = EMA(net, decay=0.5, start=0)
+    with torch.no_grad():
+        net[0].weight.mul_(3.0)
+    ema.update(net, step=0)
+    restored = EMA(_net(), decay=0.5, start=0)
+    restored.load_state_dict(ema.state_dict())
+    assert restored.started and torch.equal(restored.module[0].weight, ema.module[0].weight)
+    restored.train()
+    assert not restored.module.training
+    assert all(not p.requires_grad for p in restored.parameters())
+
+
+def test_ema_errors() -> None:
+    with pytest.raises(ValueError, match=r"decay must be in \[0, 1\)"):
+        EMA(_net(), decay=1.0)
+    with pytest.raises(ValueError, match="start step must be >= 0"):
+        EMA(_net(), start=-1)
