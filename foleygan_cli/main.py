@@ -21,6 +21,8 @@ TOOLS: dict[str, tuple[str, str]] = {
     "fad": ("foleygan_cli.fad", "per-class FAD of a folder of wavs against a reference folder"),
     "fetch-vggish": ("foleygan_cli.fetch_vggish", "download the VGGish weights (torchvggish format)"),
     "report": ("foleygan_cli.report", "write the static listening report of a run"),
+    "sweep": ("foleygan_cli.sweep", "create a W&B sweep from a YAML and start an agent"),
+    "demo": ("foleygan_cli.demo", "the whole pipeline on the synthetic set, on a CPU"),
 }
 
 
