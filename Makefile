@@ -94,11 +94,11 @@ fad: setup
 	$(FOLEYGAN) fad $(OUT) --ref $(REF) --backbone $(BACKBONE) --out $(OUT)/fad.csv
 
 sweep: setup
-	$(PY) -m foleygan_cli.sweep $(SWEEP)
+	$(FOLEYGAN) sweep $(SWEEP)
 
 report: setup
 	$(FOLEYGAN) report runs/$(NAME)
 
 # ---- the demo: the whole pipeline on the synthetic set, on a CPU ---------------------------
 demo: setup
-	$(PY) -m foleygan_cli.demo
+	$(FOLEYGAN) demo
