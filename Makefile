@@ -79,7 +79,8 @@ fetch-vggish: setup
 pretrain-encoder: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
 	$(FOLEYGAN) fit --config configs/trainer/$(TRAINER).yaml --config $(LOGGER_CONFIG) \
 	  --config $(DATA_CONFIG) --config configs/encoder/$(ENCODER_CONFIG).yaml \
-	  --config configs/experiment/encoder.yaml --data.data_root=$(DATA) $(ARGS)
+	  --config configs/experiment/encoder.yaml --data.data_root=$(DATA) \
+	  --trainer.logger.init_args.name=encoder $(ARGS)
 
 train: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
 	$(FOLEYGAN) fit --config configs/trainer/$(TRAINER).yaml --config $(LOGGER_CONFIG) \
