@@ -49,13 +49,14 @@ def _accepts_seed(generator: nn.Module) -> bool:
 
 
 @torch.no_grad()
-def generate_wav(
+def generate_mel_wav(
     generator: nn.Module, vocoder: nn.Module, labels: torch.Tensor, seed: int | None = None
-) -> torch.Tensor:
-    """labels [B] -> wav [B, 88200] float32 on the CPU (G -> vocoder -> pad / crop).
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """labels [B] -> (mel [B, 80, T], wav [B, 88200] float32), both on the CPU.
 
-    With `seed`, the generator's noise is drawn from that seed: passed as `seed=` when
-    `generate` accepts it, else drawn under a forked, re-seeded global RNG.
+    G -> vocoder -> pad / crop. With `seed`, the generator's noise is drawn from that seed:
+    passed as `seed=` when `generate` accepts it, else drawn under a forked, re-seeded global
+    RNG (the caller's RNG stream is left untouched).
     """
     labels = labels.to(module_device(generator))
     if seed is None:
@@ -70,7 +71,14 @@ def generate_wav(
     wav = vocoder(mel.to(module_device(vocoder)))
     if wav.dim() == 3 and wav.shape[1] == 1:
         wav = wav.squeeze(1)  # HiFi-GAN's [B, 1, N]
-    return fit_length(wav.detach().float(), CLIP_SAMPLES).cpu()
+    return mel.detach().float().cpu(), fit_length(wav.detach().float(), CLIP_SAMPLES).cpu()
+
+
+def generate_wav(
+    generator: nn.Module, vocoder: nn.Module, labels: torch.Tensor, seed: int | None = None
+) -> torch.Tensor:
+    """labels [B] -> wav [B, 88200] float32 on the CPU (see `generate_mel_wav`)."""
+    return generate_mel_wav(generator, vocoder, labels, seed=seed)[1]
 
 
 def plan_batches(

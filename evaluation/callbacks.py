@@ -1,0 +1,197 @@
+"""`FADCallback`: per-class FAD of the generator at the end of validation epochs, plus media.
+
+Every `every_n_epochs` validation epochs (never in the sanity check) the n_per_class x C clips
+are split across ranks (rank r takes items r::world_size of the class-ordered list, so no item is
+generated twice), generated with `pl_module.generate` (the EMA generator), vocoded, and fed to a
+`FrechetAudioDistance` metric on every rank; the metric syncs its float64 sums, so every rank
+logs the same `val/fad/<ClassName>` and `val/fad/mean`. The noise is fixed per (seed, rank,
+batch), so epochs are compared on the same z. Media (a few clips and mel images per class) go to
+W&B when the logger is a `WandbLogger`, else to `<log_dir>/media/epoch_<N>/`, on rank 0 only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from datamodules.mel import SAMPLE_RATE
+from evaluation.fad_metric import FrechetAudioDistance
+from evaluation.synthesis import generate_mel_wav
+
+Media = list[tuple[str, int, torch.Tensor, torch.Tensor]]  # (class name, index, mel, wav)
+
+
+def _backbone(spec: str | nn.Module, device: torch.device) -> nn.Module:
+    if isinstance(spec, nn.Module):
+        return spec.to(device)
+    from evaluation.backbones import load_backbone
+
+    return load_backbone(spec, device=device)
+
+
+def _vocoder(spec: str | nn.Module, device: torch.device) -> nn.Module:
+    if isinstance(spec, nn.Module):
+        return spec.to(device).eval()
+    from vocoders import load_vocoder
+
+    return load_vocoder(spec, device=device).eval()
+
+
+def mel_png(mel: torch.Tensor, path: Path, title: str) -> Path:
+    """Write mel [80, T] as a PNG with matplotlib's Agg canvas (no global backend change)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from datamodules.atomic import atomic_path
+
+    fig = Figure(figsize=(6, 2.4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.imshow(mel.numpy(), origin="lower", aspect="auto", cmap="magma")
+    ax.set(title=title, xlabel="frame", ylabel="mel band")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
+
+
+class FADCallback(pl.Callback):
+    """Log `val/fad/<ClassName>` and `val/fad/mean` every N validation epochs.
+
+    backbone: "vggish" | "vggish:<path>" | "encoder:<path>" (or a ready module with `embed`);
+    vocoder: "griffin-lim" | "hifigan:<ckpt>[:<config>]" (or a module mel [B, 80, T] -> wav);
+    reference: a folder of class folders, or None for `trainer.datamodule.val_items()`.
+    """
+
+    def __init__(
+        self,
+        backbone: str | nn.Module = "vggish",
+        vocoder: str | nn.Module = "griffin-lim",
+        every_n_epochs: int = 1,
+        n_per_class: int = 100,
+        batch_size: int = 32,
+        n_media_per_class: int = 2,
+        seed: int = 0,
+        reference: str | None = None,
+        cache_dir: str | None = None,
+    ) -> None:
+        super().__init__()
+        if every_n_epochs < 1 or n_per_class < 1 or batch_size < 1 or n_media_per_class < 0:
+            raise ValueError(
+                f"FADCallback needs every_n_epochs, n_per_class, batch_size >= 1 and "
+                f"n_media_per_class >= 0, got {every_n_epochs}, {n_per_class}, {batch_size}, "
+                f"{n_media_per_class}; the official protocol uses n_per_class=100"
+            )
+        self.backbone, self.vocoder = backbone, vocoder
+        self.every_n_epochs, self.n_per_class = every_n_epochs, n_per_class
+        self.batch_size, self.n_media_per_class = batch_size, n_media_per_class
+        self.seed, self.reference, self.cache_dir = seed, reference, cache_dir
+        self.metric: FrechetAudioDistance | None = None
+        self._vocoder_module: nn.Module | None = None
+
+    def _reference_items(self, trainer: pl.Trainer) -> list[tuple[Path, int]]:
+        if self.reference is not None:
+            from evaluation.reference_stats import list_class_files
+
+            return list_class_files(self.reference)
+        datamodule = getattr(trainer, "datamodule", None)
+        if datamodule is None or not hasattr(datamodule, "val_items"):
+            raise ValueError(
+                "FADCallback(reference=None) takes the reference clips from "
+                "trainer.datamodule.val_items(), but the trainer has no such datamodule; "
+                "pass reference=<folder of class folders> or train with FoleyDataModule"
+            )
+        return list(datamodule.val_items())
+
+    def _setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from evaluation.reference_stats import reference_stats
+
+        device = pl_module.device
+        names = list(pl_module.class_names)
+        backbone = _backbone(self.backbone, device)
+        stats = reference_stats(
+            self._reference_items(trainer),
+            backbone,
+            cache_dir=self.cache_dir,
+            num_classes=len(names),
+            batch_size=self.batch_size,
+        )
+        metric = FrechetAudioDistance(backbone, num_classes=len(names), class_names=names)
+        metric.set_reference(stats)
+        self.metric = metric.to(device)
+        self._vocoder_module = _vocoder(self.vocoder, device)
+
+    def _due(self, trainer: pl.Trainer) -> bool:
+        return (
+            not trainer.sanity_checking and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        )
+
+    def _generate(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> Media:
+        """Generate this rank's share, update the metric; returns rank 0's media clips."""
+        num_classes = len(pl_module.class_names)
+        items = [(c, i) for c in range(num_classes) for i in range(self.n_per_class)]
+        mine = items[trainer.global_rank :: trainer.world_size]
+        media: Media = []
+        kept = [0] * num_classes
+        for b, start in enumerate(range(0, len(mine), self.batch_size)):
+            batch = mine[start : start + self.batch_size]
+            labels = torch.tensor([c for c, _ in batch], dtype=torch.long)
+            seed = (self.seed * 1_000_003 + trainer.global_rank) * 10_007 + b
+            mel, wav = generate_mel_wav(pl_module, self._vocoder_module, labels, seed=seed)
+            self.metric.update(wav.to(pl_module.device), labels.to(pl_module.device))
+            for (c, i), m, w in zip(batch, mel, wav, strict=True):
+                if trainer.is_global_zero and kept[c] < self.n_media_per_class:
+                    kept[c] += 1
+                    media.append((pl_module.class_names[c], i, m, w))
+        return media
+
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._due(trainer):
+            return
+        if self.metric is None:
+            self._setup(trainer, pl_module)
+        media = self._generate(trainer, pl_module)
+        results = self.metric.compute()
+        self.metric.reset()
+        for name, value in results.items():
+            # the metric is already synced: identical on every rank, so no second reduction
+            pl_module.log(f"val/fad/{name}", float(value), sync_dist=False)
+        log_dir = trainer.log_dir or trainer.default_root_dir  # a collective: call on all ranks
+        if trainer.is_global_zero and media:
+            self._log_media(trainer, media, log_dir)
+
+    def _log_media(self, trainer: pl.Trainer, media: Media, log_dir: str | os.PathLike) -> None:
+        from pytorch_lightning.loggers import WandbLogger
+
+        wandb_logger = next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
+        if wandb_logger is not None:
+            self._log_wandb(trainer, wandb_logger, media)
+            return
+        from datamodules.audio import save_wav
+
+        folder = Path(log_dir) / "media" / f"epoch_{trainer.current_epoch}"
+        for name, index, mel, wav in media:
+            save_wav(folder / f"{name}_{index:03d}.wav", wav, SAMPLE_RATE)
+            mel_png(mel, folder / f"{name}_{index:03d}.png", f"{name} #{index}")
+
+    def _log_wandb(self, trainer: pl.Trainer, logger, media: Media) -> None:
+        try:
+            import wandb
+        except ImportError:  # a WandbLogger without wandb cannot happen; keep training anyway
+            return
+        payload: dict = {"trainer/global_step": trainer.global_step}
+        for name, index, mel, wav in media:
+            key = f"media/{name}"
+            caption = f"{name} #{index} (epoch {trainer.current_epoch})"
+            payload.setdefault(f"{key}/audio", []).append(
+                wandb.Audio(wav.numpy(), sample_rate=SAMPLE_RATE, caption=caption)
+            )
+            image = (mel - mel.min()) / (mel.max() - mel.min() + 1e-8)
+            payload.setdefault(f"{key}/mel", []).append(
+                wandb.Image(image.flip(0).numpy(), caption=caption)
+            )
+        logger.experiment.log(payload)
