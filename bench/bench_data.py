@@ -44,10 +44,11 @@ def _make_dataset(root: Path, clips_per_class: int) -> str:
     return "datamodules.synthetic"
 
 
-def reference_log_mel(path: Path, params: MelParams = MelParams()) -> np.ndarray:
+def reference_log_mel(path: Path, params: MelParams | None = None) -> np.ndarray:
     """One file the per-file way: librosa load + STFT -> log-mel [n_mels, T] (same contract)."""
     import librosa
 
+    params = MelParams() if params is None else params
     wav, _ = librosa.load(path, sr=params.sample_rate)
     wav = np.pad(wav, (0, max(0, CLIP_SAMPLES - len(wav))))[:CLIP_SAMPLES]
     pad = (params.n_fft - params.hop_length) // 2

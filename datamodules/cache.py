@@ -40,13 +40,17 @@ def _file_list(data_root: Path) -> list[dict]:
     rows = []
     for path, label in discover_dataset(data_root):
         stat = path.stat()
-        rel = path.resolve().relative_to(data_root.resolve()).as_posix()
-        rows.append({"path": rel, "label": label, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns})
+        rel = path.relative_to(data_root).as_posix()
+        rows.append(
+            {"path": rel, "label": label, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+        )
     return rows
 
 
 def _param_key(mel_params: MelParams, num_samples: int) -> dict:
-    return {"mel": mel_params.as_dict(), "num_samples": num_samples, "version": CACHE_FORMAT_VERSION}
+    return {
+        "mel": mel_params.as_dict(), "num_samples": num_samples, "version": CACHE_FORMAT_VERSION
+    }
 
 
 class MelCache:
@@ -88,14 +92,14 @@ class MelCache:
     def class_counts(self) -> dict[str, int]:
         """{class name: number of cached clips}, every class listed."""
         counts = np.bincount(self.labels, minlength=len(self.class_names))
-        return {name: int(n) for name, n in zip(self.class_names, counts)}
+        return {name: int(n) for name, n in zip(self.class_names, counts, strict=True)}
 
     @classmethod
     def build_or_load(
         cls,
         data_root: str | os.PathLike,
         cache_dir: str | os.PathLike | None = None,
-        mel_params: MelParams = MelParams(),
+        mel_params: MelParams | None = None,
         skip_bad: bool = False,
         batch_size: int = 32,
         num_workers: int = 2,
@@ -107,7 +111,9 @@ class MelCache:
 
         `skip_bad=False` raises `AudioFileError` on the first unreadable clip; `skip_bad=True`
         leaves bad clips out and reports them together in one warning (and in the index).
+        `mel_params=None` means the contract, `MelParams()`.
         """
+        mel_params = MelParams() if mel_params is None else mel_params
         data_root = Path(data_root).expanduser()
         folder = Path(cache_dir).expanduser() if cache_dir else data_root / DEFAULT_CACHE_FOLDER
         files = _file_list(data_root)
@@ -117,8 +123,9 @@ class MelCache:
         if not force and cls._is_complete(index_path, stem):
             return cls(index_path, data_root)
         index = _build(
-            data_root, folder, files, stem, mel_params, num_samples, skip_bad, batch_size,
-            num_workers, progress,
+            data_root=data_root, folder=folder, files=files, stem=stem, mel_params=mel_params,
+            num_samples=num_samples, skip_bad=skip_bad, batch_size=batch_size,
+            num_workers=num_workers, progress=progress,
         )
         with atomic_path(index_path) as tmp:
             tmp.write_text(json.dumps(index, indent=1))
@@ -143,6 +150,7 @@ class MelCache:
 
 
 def _build(
+    *,
     data_root: Path,
     folder: Path,
     files: list[dict],

@@ -76,7 +76,8 @@ def _shrink(path: Path, keep: int) -> None:
     """Rewrite the .npy at `path` with its first `keep` rows (after bad clips were skipped)."""
     source = np.load(path, mmap_mode="r")
     tmp = path.with_name(path.name + ".shrink")
-    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(keep, *source.shape[1:]))
+    shape = (keep, *source.shape[1:])
+    out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=shape)
     for start in range(0, keep, 256):
         out[start : start + 256] = source[start : min(start + 256, keep)]
     out.flush()
@@ -110,7 +111,7 @@ def build_mel_array(
     position = 0
     batches = _batches(paths, batch_size, num_workers, load)
     try:
-        for start, clips in zip(range(0, len(paths), batch_size), batches):
+        for start, clips in zip(range(0, len(paths), batch_size), batches, strict=True):
             good = _sort_batch(clips, start, skip_bad, result)
             if good:
                 with torch.no_grad():

@@ -14,7 +14,8 @@ def band_stats(
     indices = np.sort(np.asarray(indices, dtype=np.int64))
     if indices.size == 0:
         raise ValueError(
-            "cannot compute mel statistics of an empty split; check the dataset root and val_fraction"
+            "cannot compute mel statistics of an empty split; "
+            "check the dataset root and val_fraction"
         )
     n_mels = mels.shape[1]
     total = np.zeros(n_mels)
@@ -31,4 +32,7 @@ def band_stats(
     mean = total / count
     std = np.sqrt(np.maximum(total_sq / count - mean**2, 0.0))
     as_tensor = lambda x: torch.from_numpy(x.astype(np.float32))  # noqa: E731
-    return {"min": as_tensor(low), "max": as_tensor(high), "mean": as_tensor(mean), "std": as_tensor(std)}
+    return {
+        "min": as_tensor(low), "max": as_tensor(high), "mean": as_tensor(mean),
+        "std": as_tensor(std),
+    }

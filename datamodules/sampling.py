@@ -80,7 +80,9 @@ class ClassBalancedSampler(DistributedSampler):
 
     def __iter__(self) -> Iterator[int]:
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        draw = torch.multinomial(self.weights, self.total_size, replacement=True, generator=generator)
+        draw = torch.multinomial(
+            self.weights, self.total_size, replacement=True, generator=generator
+        )
         return iter(draw[self.rank :: self.num_replicas].tolist())
 
     def __len__(self) -> int:

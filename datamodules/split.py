@@ -10,13 +10,14 @@ def stratified_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, val indices), each sorted, disjoint, together all of `labels`.
 
-    Per class, n * val_fraction rounded half up clips go to validation, at most n - 1 so that every class
-    keeps at least one training clip; each class is shuffled by its own generator seeded with
-    (seed, label), so the split of one class does not depend on the others.
+    Per class, n * val_fraction (rounded half up) clips go to validation, at most n - 1 so that
+    every class keeps at least one training clip; each class is shuffled by its own generator
+    seeded with (seed, label), so the split of one class does not depend on the others.
     """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(
-            f"val_fraction must be in [0, 1), got {val_fraction}; use e.g. 0.1, or 0 for no validation"
+            f"val_fraction must be in [0, 1), got {val_fraction}; "
+            "use e.g. 0.1, or 0 for no validation"
         )
     labels = np.asarray(labels, dtype=np.int64)
     train, val = [], []

@@ -79,13 +79,15 @@ def test_unchanged_reuses_changed_rebuilds(tmp_path: Path) -> None:
     # other mel parameters rebuild beside the existing cache
     other = _build(tmp_path, mel_params=MelParams(n_mels=40))
     assert other.built and other.mels.shape[1] == 40 and added.mels_path.exists()
-    assert not _build(tmp_path).built and not _build(tmp_path, mel_params=MelParams(n_mels=40)).built
+    assert not _build(tmp_path).built
+    assert not _build(tmp_path, mel_params=MelParams(n_mels=40)).built
 
 
 def test_cache_dir_and_force(tmp_path: Path) -> None:
     _tree(tmp_path / "data")
     cache = _build(tmp_path / "data", cache_dir=tmp_path / "c")
-    assert cache.mels_path.parent == tmp_path / "c" and not (tmp_path / "data/.foleygan_cache").exists()
+    assert cache.mels_path.parent == tmp_path / "c"
+    assert not (tmp_path / "data/.foleygan_cache").exists()
     assert _build(tmp_path / "data", cache_dir=tmp_path / "c", force=True).built
 
 

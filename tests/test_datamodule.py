@@ -117,7 +117,8 @@ def test_class_balanced_sampler() -> None:
     per_rank = [list(s) for s in ranks]
     assert len(per_rank[0]) == len(per_rank[1]) == 50
     whole = list(ClassBalancedSampler(labels, num_replicas=1, rank=0, seed=3))
-    assert whole == [i for pair in zip(*per_rank) for i in pair]  # disjoint shares of one draw
+    # disjoint shares of one draw
+    assert whole == [i for pair in zip(*per_rank, strict=True) for i in pair]
     ranks[0].set_epoch(1)
     assert list(ranks[0]) != per_rank[0]
     assert list(ClassBalancedSampler(labels, num_replicas=2, rank=0, seed=3)) == per_rank[0]

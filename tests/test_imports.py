@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["datamodules", "encoders", "vocoders", "lightning_modules", "evaluation", "foleygan_cli"]
+PACKAGES = [
+    "datamodules", "encoders", "vocoders", "lightning_modules", "evaluation", "foleygan_cli"
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
