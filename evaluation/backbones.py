@@ -47,21 +47,18 @@ class VGGishBackbone(nn.Module):
         return super().train(False)
 
     def examples(self, wav: torch.Tensor) -> torch.Tensor:
-        # wav [B, N] -> examples [B * n_windows, 1, 96, 64]
+        # wav [B, N] -> examples [B * n_windows, 1, 96, 64] (clip-major), on the net's device
         from encoders.vggish import waveform_to_examples
 
-        clips = wav.detach().to("cpu", torch.float32)
-        out = [
-            torch.as_tensor(waveform_to_examples(c, sample_rate=self.sample_rate)) for c in clips
-        ]
-        return torch.cat(out).float()
+        clips = wav.detach().to(_module_device(self.vggish), torch.float32)
+        return waveform_to_examples(clips, sample_rate=self.sample_rate).float()
 
     @torch.no_grad()
     def embed(self, wav: torch.Tensor) -> torch.Tensor:
         # wav [B, N] -> [B * n_windows, 128]
         if wav.dim() != 2:
             raise ValueError(f"embed expects wav [B, N], got shape {tuple(wav.shape)}")
-        examples = self.examples(wav).to(_module_device(self.vggish))
+        examples = self.examples(wav)
         parts = [
             self.vggish(examples[i : i + self.chunk]) for i in range(0, len(examples), self.chunk)
         ]

@@ -67,7 +67,8 @@ def test_unknown_and_missing_backbones_explain_the_fix(tmp_path, monkeypatch) ->
 
 
 def test_vggish_backbone_uses_official_framing(tmp_path) -> None:
-    vggish_mod = pytest.importorskip("encoders.vggish")
+    import encoders.vggish as vggish_mod
+
     net = vggish_mod.VGGish().eval()
     weights = tmp_path / "vggish.pth"
     torch.save(net.state_dict(), weights)
