@@ -85,7 +85,9 @@ class VGGish(nn.Module):
                 f"vggish-10086976.pth (a state dict){_pca_hint(path.name)}."
             ) from err
         if not isinstance(state, dict):
-            raise ValueError(f"VGGish weights {path} hold {type(state).__name__}, not a state dict.")
+            raise ValueError(
+                f"VGGish weights {path} hold {type(state).__name__}, not a state dict."
+            )
         with torch.device("meta"):  # no random init of 72 M parameters: the file assigns them
             model = cls()
         model.load_checked(state, source=str(path), assign=True)

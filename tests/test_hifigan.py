@@ -34,7 +34,9 @@ class LegacyResBlock(nn.Module):
         self.convs1 = nn.ModuleList(
             _wn(nn.Conv1d(ch, ch, k, 1, dilation=d, padding=d * (k - 1) // 2)) for d in dilations
         )
-        self.convs2 = nn.ModuleList(_wn(nn.Conv1d(ch, ch, k, 1, padding=(k - 1) // 2)) for _ in dilations)
+        self.convs2 = nn.ModuleList(
+            _wn(nn.Conv1d(ch, ch, k, 1, padding=(k - 1) // 2)) for _ in dilations
+        )
 
 
 class LegacyGenerator(nn.Module):
@@ -45,8 +47,10 @@ class LegacyGenerator(nn.Module):
         self.conv_pre = _wn(nn.Conv1d(80, ch, 7, 1, padding=3))
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
-        for i, (u, k) in enumerate(zip((8, 8, 2, 2), (16, 16, 4, 4))):
-            self.ups.append(_wn(nn.ConvTranspose1d(ch // 2**i, ch // 2 ** (i + 1), k, u, (k - u) // 2)))
+        for i, (u, k) in enumerate(zip((8, 8, 2, 2), (16, 16, 4, 4), strict=True)):
+            self.ups.append(
+                _wn(nn.ConvTranspose1d(ch // 2**i, ch // 2 ** (i + 1), k, u, (k - u) // 2))
+            )
             for rk in (3, 7, 11):
                 self.resblocks.append(LegacyResBlock(ch // 2 ** (i + 1), rk, (1, 3, 5)))
         self.conv_post = _wn(nn.Conv1d(ch // 16, 1, 7, 1, padding=3))
@@ -61,7 +65,7 @@ class LegacyGenerator(nn.Module):
             total = 0
             for block in self.resblocks[3 * i : 3 * i + 3]:
                 y = x
-                for c1, c2 in zip(block.convs1, block.convs2):
+                for c1, c2 in zip(block.convs1, block.convs2, strict=True):
                     y = c2(F.leaky_relu(c1(F.leaky_relu(y, 0.1)), 0.1)) + y
                 total = total + y
             x = total / 3
@@ -78,7 +82,9 @@ def small_config(tmp_path):
     path = tmp_path / "hifigan_config.json"
     cfg = {k: list(v) if isinstance(v, tuple) else v for k, v in SMALL.items()}
     cfg["resblock_dilation_sizes"] = [list(d) for d in SMALL["resblock_dilation_sizes"]]
-    path.write_text(json.dumps({**cfg, "resblock": "1", "sampling_rate": 22050, "segment_size": 8192}))
+    path.write_text(
+        json.dumps({**cfg, "resblock": "1", "sampling_rate": 22050, "segment_size": 8192})
+    )
     return path
 
 
@@ -140,7 +146,9 @@ def test_missing_and_mismatched_keys_are_refused(tmp_path, legacy, small_config)
         HiFiGANGenerator.from_checkpoint(tmp_path / "g_shape", config_json=small_config)
     # the V1 config (default) does not fit a small checkpoint: shapes are named
     torch.save({"generator": legacy.state_dict()}, tmp_path / "g_small")
-    with pytest.raises(ValueError, match=r"conv_pre\.weight: checkpoint \(32, 80, 7\) vs model \(512"):
+    with pytest.raises(
+        ValueError, match=r"conv_pre\.weight: checkpoint \(32, 80, 7\) vs model \(512"
+    ):
         HiFiGANGenerator.from_checkpoint(tmp_path / "g_small")
 
 
@@ -168,15 +176,21 @@ def test_v1_state_dict_names_and_shapes() -> None:
     assert sd["resblocks.2.convs2.2.weight"].shape == (256, 256, 11)
     assert sd["resblocks.11.convs1.2.weight"].shape == (32, 32, 11)
     assert "resblocks.12.convs1.0.weight" not in sd
-    assert model.resblocks[0].convs1[2].dilation == (5,) and model.resblocks[0].convs1[2].padding == (5,)
+    assert model.resblocks[0].convs1[2].dilation == (5,) and model.resblocks[0].convs1[
+        2
+    ].padding == (5,)
     assert model.hop_length == 256
     n_params = sum(p.numel() for p in model.parameters())
     assert 13.5e6 < n_params < 14.1e6  # HiFi-GAN V1 has ~13.9 M generator parameters
 
 
 def test_resblock_type_2_and_vocoder_wrapper(legacy) -> None:
-    gen2 = HiFiGANGenerator(upsample_initial_channel=16, resblock="2",
-                            resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (1, 3)))
+    gen2 = HiFiGANGenerator(
+        upsample_initial_channel=16,
+        resblock="2",
+        resblock_kernel_sizes=(3, 5),
+        resblock_dilation_sizes=((1, 3), (1, 3)),
+    )
     assert "resblocks.7.convs.1.weight" in gen2.state_dict()
     assert gen2(torch.randn(1, 80, 3)).shape == (1, 1, 768)
     gen = HiFiGANGenerator(**SMALL)

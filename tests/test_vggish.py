@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -21,12 +24,16 @@ def _numpy_examples(clip: np.ndarray) -> np.ndarray:
     for band in range(64):
         lo, mid, hi = edges[band : band + 3]
         for b in range(1, 257):  # the DC bin stays 0
-            weights[b, band] = max(0.0, min((bins_mel[b] - lo) / (mid - lo), (hi - bins_mel[b]) / (hi - mid)))
+            weights[b, band] = max(
+                0.0, min((bins_mel[b] - lo) / (mid - lo), (hi - bins_mel[b]) / (hi - mid))
+            )
     hann = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 400)
     out = []
     for w in range(n_windows):
         window = x[8000 * w : 8000 * w + 16000]
-        frames = np.stack([window[160 * i : 160 * i + 400] for i in range(1 + (16000 - 400) // 160)])
+        frames = np.stack(
+            [window[160 * i : 160 * i + 400] for i in range(1 + (16000 - 400) // 160)]
+        )
         spec = np.abs(np.fft.rfft(frames * hann, 512))
         out.append(np.log(spec @ weights + 0.01)[:96])
     return np.stack(out)[:, None]
@@ -50,7 +57,8 @@ def test_examples_match_numpy_reference() -> None:
 
 def test_examples_match_torchvggish_for_one_window() -> None:
     vggish_input = pytest.importorskip(
-        "torchvggish.vggish_input", reason="test-only reference: pip install torchvggish==0.2 resampy"
+        "torchvggish.vggish_input",
+        reason="test-only reference: pip install torchvggish==0.2 resampy",
     )
     window = _clip(16000, seed=1).astype(np.float64)
     ref = vggish_input.waveform_to_examples(window / max(0.1, window.max()), 16000)
@@ -77,7 +85,9 @@ def test_framing_counts_scaling_and_batches() -> None:
 
 @pytest.fixture(scope="module")
 def reference_net():
-    torchvggish = pytest.importorskip("torchvggish.torchvggish", reason="pip install torchvggish==0.2")
+    torchvggish = pytest.importorskip(
+        "torchvggish.torchvggish", reason="pip install torchvggish==0.2"
+    )
     torch.manual_seed(0)
     return torchvggish.VGG(torchvggish.make_layers(), postprocess=False).eval()
 
@@ -98,17 +108,24 @@ def test_state_dict_layout_is_torchvggish() -> None:
     assert {k: tuple(v.shape) for k, v in sd.items()} == _torchvggish_layout()
 
 
-def test_weights_file_loads_and_embeds_pre_relu(tmp_path) -> None:
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    """A torchvggish-layout state dict with random weights, written once (290 MB)."""
     gen = torch.Generator().manual_seed(0)
     sd = {
         k: torch.randn(shape, generator=gen) / (np.prod(shape[1:]) ** 0.5 if len(shape) > 1 else 10)
         for k, shape in _torchvggish_layout().items()
     }
-    path = tmp_path / "vggish-10086976.pth"
+    path = tmp_path_factory.mktemp("vggish") / "vggish-random.pth"
     torch.save(sd, path)
-    model = VGGish.from_state_dict_file(path)
+    return path
+
+
+def test_weights_file_loads_and_embeds_pre_relu(weights_file) -> None:
+    model = VGGish.from_state_dict_file(weights_file)
     assert not model.training and not any(p.requires_grad for p in model.parameters())
-    assert torch.equal(model.embeddings[4].bias, sd["embeddings.4.bias"])
+    bias = torch.load(weights_file, weights_only=True)["embeddings.4.bias"]
+    assert torch.equal(model.embeddings[4].bias, bias)
     clip = torch.from_numpy(_clip())
     examples = waveform_to_examples(clip)
     embed = model.embed(clip[None])
@@ -129,7 +146,9 @@ def test_network_matches_torchvggish(tmp_path, reference_net) -> None:
 
 
 def test_bad_files_are_refused(tmp_path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"nothere\.pth.*make fetch-vggish.*vggish-10086976"):
+    with pytest.raises(
+        FileNotFoundError, match=r"nothere\.pth.*make fetch-vggish.*vggish-10086976"
+    ):
         VGGish.from_state_dict_file(tmp_path / "nothere.pth")
     pca = tmp_path / "vggish_pca_params-970ea276.pth"
     torch.save({"pca_eigen_vectors": torch.zeros(128, 128), "pca_means": torch.zeros(128)}, pca)
@@ -159,3 +178,49 @@ def test_features_output_is_permuted_channels_last() -> None:
         assert torch.allclose(model(x), manual)
         assert not torch.allclose(model(x), model.embeddings(feats.reshape(2, -1)), atol=1e-6)
     assert isinstance(model.embeddings[-1], nn.Linear)
+
+
+def _fake_fetch(source: Path, calls: list):
+    def fetch(url, dest, sha256=None):
+        calls.append((url, Path(dest), sha256))
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, dest)
+        return Path(dest)
+
+    return fetch
+
+
+def test_fetch_vggish_verifies_hash_prefix_and_loading(tmp_path, weights_file, monkeypatch, capsys):
+    from datamodules import download
+    from foleygan_cli import fetch_vggish
+
+    digest = download.sha256_of(weights_file)
+    calls: list = []
+    monkeypatch.setattr(download, "fetch", _fake_fetch(weights_file, calls))
+    dest = tmp_path / "ckpt" / "vggish.pth"
+    good = f"https://example.invalid/v0.1/vggish-{digest[:8]}.pth"
+    assert fetch_vggish.main(["--dest", str(dest), "--url", good]) == 0
+    assert calls == [(good, dest, None)] and "ready" in capsys.readouterr().out
+    assert fetch_vggish.main(["--dest", str(dest), "--url", good]) == 0  # present: verified only
+    assert len(calls) == 1
+    bad = "https://example.invalid/v0.1/vggish-00000000.pth"
+    assert fetch_vggish.main(["--dest", str(dest), "--url", bad, "--force"]) == 1
+    err = capsys.readouterr().err
+    assert "promises 00000000" in err and "vggish.pth.rejected" in err and bad in err
+    assert not dest.exists() and dest.with_name("vggish.pth.rejected").exists()
+    assert fetch_vggish.expected_sha256_prefix(fetch_vggish.VGGISH_URL) == "10086976"
+
+
+def test_fetch_vggish_offline_message(tmp_path, monkeypatch, capsys) -> None:
+    from datamodules import download
+    from foleygan_cli import fetch_vggish
+
+    def offline(url, dest, sha256=None):
+        raise download.DownloadError(f"could not download {url} to {dest}: no network")
+
+    monkeypatch.setattr(download, "fetch", offline)
+    dest = tmp_path / "vggish-10086976.pth"
+    assert fetch_vggish.main(["--dest", str(dest)]) == 1
+    err = capsys.readouterr().err
+    assert "no network" in err and "by hand" in err
+    assert fetch_vggish.VGGISH_URL in err and str(dest) in err

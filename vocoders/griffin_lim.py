@@ -48,13 +48,25 @@ class GriffinLimVocoder(nn.Module):
         super().__init__()
         if (n_fft - hop_length) % 2 or hop_length % 2:
             raise ValueError(
-                f"GriffinLimVocoder needs even hop_length and n_fft - hop_length (the mel's reflect "
+                "GriffinLimVocoder needs even hop_length and n_fft - hop_length (the mel's reflect "
                 f"padding is (n_fft - hop) / 2), got n_fft={n_fft}, hop_length={hop_length}."
             )
         if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}; 0.99 is the usual value.")
-        self.n_fft, self.hop_length, self.win_length, self.n_mels = n_fft, hop_length, win_length, n_mels
-        self.n_iter, self.momentum, self.nnls_iters, self.rand_init = n_iter, momentum, nnls_iters, rand_init
+            raise ValueError(
+                f"momentum must be in [0, 1), got {momentum}; 0.99 is the usual value."
+            )
+        self.n_fft, self.hop_length, self.win_length, self.n_mels = (
+            n_fft,
+            hop_length,
+            win_length,
+            n_mels,
+        )
+        self.n_iter, self.momentum, self.nnls_iters, self.rand_init = (
+            n_iter,
+            momentum,
+            nnls_iters,
+            rand_init,
+        )
         basis = torch.from_numpy(
             librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
         ).float()

@@ -42,7 +42,7 @@ def _padding(kernel_size: int, dilation: int = 1) -> int:
 
 
 class ResBlock1(nn.Module):
-    """HiFi-GAN resblock type 1: per dilation, lrelu -> dilated conv -> lrelu -> conv, plus residual."""
+    """HiFi-GAN resblock type 1: per dilation, lrelu, dilated conv, lrelu, conv, plus residual."""
 
     def __init__(self, channels: int, kernel_size: int, dilations: Sequence[int]) -> None:
         super().__init__()
@@ -57,7 +57,7 @@ class ResBlock1(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x [B, C, L] -> [B, C, L]
-        for conv1, conv2 in zip(self.convs1, self.convs2):
+        for conv1, conv2 in zip(self.convs1, self.convs2, strict=True):
             xt = conv2(F.leaky_relu(conv1(F.leaky_relu(x, LRELU_SLOPE)), LRELU_SLOPE))
             x = x + xt
         return x
@@ -81,7 +81,7 @@ class ResBlock2(nn.Module):
 
 
 class HiFiGANGenerator(nn.Module):
-    """mel [B, num_mels, T] (natural-log mel, the HiFi-GAN contract) -> wav [B, 1, hop T] in [-1, 1].
+    """mel [B, num_mels, T] (natural-log mel, HiFi-GAN contract) -> wav [B, 1, hop T] in [-1, 1].
 
     hop = prod(upsample_rates) = 256 for V1. Weight norm is folded at load time, so the module
     holds plain convolutions and is meant for inference (`from_checkpoint` returns it in eval mode
@@ -102,7 +102,8 @@ class HiFiGANGenerator(nn.Module):
         resblock = str(resblock)
         if resblock not in RESBLOCK_TYPES:
             raise ValueError(
-                f"HiFi-GAN resblock type {resblock!r} is not supported; use one of {RESBLOCK_TYPES} "
+                f"HiFi-GAN resblock type {resblock!r} is not supported; use one of "
+                f"{RESBLOCK_TYPES} "
                 "('1' for V1/V2, '2' for V3)."
             )
         if len(upsample_rates) != len(upsample_kernel_sizes):
@@ -122,12 +123,12 @@ class HiFiGANGenerator(nn.Module):
         self.conv_pre = nn.Conv1d(num_mels, upsample_initial_channel, 7, padding=3)
         self.ups = nn.ModuleList()
         self.resblocks = nn.ModuleList()
-        for i, (rate, kernel) in enumerate(zip(upsample_rates, upsample_kernel_sizes)):
+        for i, (rate, kernel) in enumerate(zip(upsample_rates, upsample_kernel_sizes, strict=True)):
             c_in, c_out = upsample_initial_channel // 2**i, upsample_initial_channel // 2 ** (i + 1)
             self.ups.append(
                 nn.ConvTranspose1d(c_in, c_out, kernel, stride=rate, padding=(kernel - rate) // 2)
             )
-            for k, dilations in zip(resblock_kernel_sizes, resblock_dilation_sizes):
+            for k, dilations in zip(resblock_kernel_sizes, resblock_dilation_sizes, strict=True):
                 self.resblocks.append(block(c_out, k, dilations))
         self.conv_post = nn.Conv1d(c_out, 1, 7, padding=3)
 
@@ -183,7 +184,8 @@ class HiFiGANGenerator(nn.Module):
         state = checkpoint.get("generator", checkpoint) if isinstance(checkpoint, dict) else None
         if not isinstance(state, dict):
             raise ValueError(
-                f"HiFi-GAN checkpoint {path} holds {type(checkpoint).__name__}, expected a dict with "
+                f"HiFi-GAN checkpoint {path} holds {type(checkpoint).__name__}, expected a dict "
+                "with "
                 "a 'generator' state dict or a bare state dict."
             )
         model.load_checkpoint_state(state, source=str(path))
@@ -233,7 +235,11 @@ def check_state_dict(expected: dict, given: dict, source: str) -> None:
     if not (missing or unexpected or mismatched):
         return
     parts = []
-    for name, items in (("missing", missing), ("unexpected", unexpected), ("mismatched", mismatched)):
+    for name, items in (
+        ("missing", missing),
+        ("unexpected", unexpected),
+        ("mismatched", mismatched),
+    ):
         if items:
             more = f" (+{len(items) - 5} more)" if len(items) > 5 else ""
             parts.append(f"{len(items)} {name}: {items[:5]}{more}")
