@@ -1,0 +1,103 @@
+"""Build a synthesis-only generator from a FoleyGANModule Lightning checkpoint alone.
+
+Reads `hyper_parameters` and `state_dict`; takes the EMA generator's weights when the EMA has
+started, else the trained generator's; the mel normaliser's statistics come from the same
+checkpoint. The encoder file (`encoder_path`) is not needed and never opened.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from datamodules.classes import CLASS_NAMES
+from lightning_modules.mel_norm import MelNormalizer
+from lightning_modules.sagan import Generator
+
+_HOW = "pass a FoleyGANModule checkpoint (runs/<experiment>/<version>/checkpoints/*.ckpt)"
+
+
+class GeneratorForSynthesis(nn.Module):
+    """labels [B] -> raw log-mel [B, 80, T] (denormalised), always in eval mode."""
+
+    def __init__(self, generator: Generator, mel_norm: MelNormalizer, class_names: list[str]):
+        super().__init__()
+        self.generator = generator.eval().requires_grad_(False)
+        self.mel_norm = mel_norm
+        self.class_names = list(class_names)
+        self.mel_shape = tuple(generator.mel_shape)
+        self.z_dim = generator.z_dim
+
+    def train(self, mode: bool = True) -> GeneratorForSynthesis:
+        return super().train(False)
+
+    @torch.no_grad()
+    def generate(
+        self, labels: torch.Tensor, z: torch.Tensor | None = None, seed: int | None = None
+    ) -> torch.Tensor:
+        # labels [B] long, z [B, Z] or None -> log-mel [B, 80, T]
+        device = self.mel_norm.lo.device
+        labels = torch.as_tensor(labels, dtype=torch.long, device=device)
+        if z is None:
+            gen = torch.Generator(device="cpu")
+            if seed is not None:
+                gen.manual_seed(seed)
+            else:
+                gen.seed()
+            z = torch.randn(labels.shape[0], self.z_dim, generator=gen)
+        return self.mel_norm.denormalize(self.generator(z.to(device), labels))
+
+    def forward(self, labels: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        # labels [B] long, z [B, Z] or None -> log-mel [B, 80, T]
+        return self.generate(labels, z)
+
+
+def _read_checkpoint(path: Path, map_location) -> dict:
+    if not path.is_file():
+        raise FileNotFoundError(f"generator checkpoint {path} not found: {_HOW}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as error:  # any unreadable file is the same user error
+        raise ValueError(
+            f"{path} is not a readable checkpoint ({type(error).__name__}: {error}); {_HOW}"
+        ) from error
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
+        raise ValueError(f"{path} has no state_dict / hyper_parameters; {_HOW}")
+    if not any(k.startswith("generator.") for k in ckpt["state_dict"]):
+        raise ValueError(f"{path} holds no generator weights (not a FoleyGANModule); {_HOW}")
+    return ckpt
+
+
+def _sub_state(state: dict, prefix: str) -> dict:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def load_generator(
+    ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"
+) -> GeneratorForSynthesis:
+    """FoleyGANModule checkpoint -> GeneratorForSynthesis (EMA weights when present)."""
+    path = Path(ckpt_path)
+    ckpt = _read_checkpoint(path, map_location)
+    hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
+    num_classes = int(hp.get("num_classes", 7))
+    mel_shape = tuple(hp.get("mel_shape", (80, 344)))
+    generator = Generator(
+        num_classes=num_classes,
+        z_dim=int(hp.get("z_dim", 128)),
+        width=int(hp.get("g_width", 64)),
+        mel_shape=mel_shape,
+        n_stages=int(hp.get("n_stages", 4)),
+        attention_stage=int(hp.get("g_attention_stage", 2)),
+    )
+    ema_updates = state.get("g_ema.num_updates")
+    prefix = "g_ema.module." if ema_updates is not None and int(ema_updates) > 0 else "generator."
+    generator.load_state_dict(_sub_state(state, prefix))
+    mel_norm = MelNormalizer(mel_shape[0])
+    mel_norm.load_state_dict(_sub_state(state, "mel_norm."))
+    if not mel_norm.is_fitted:
+        raise ValueError(f"{path} carries an unfitted mel normaliser; train longer than setup")
+    names = hp.get("class_names") or list(CLASS_NAMES[:num_classes])
+    return GeneratorForSynthesis(generator, mel_norm, names).to(map_location)

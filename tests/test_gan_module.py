@@ -1,0 +1,232 @@
+"""FoleyGANModule: options, phase isolation, step accounting, resume, every loss, export."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from datamodules.mel import MelParams
+from encoders.export import FrozenEncoder, export_from_module
+from encoders.resnet import ResNet18Encoder
+from lightning_modules.gan import FoleyGANModule
+from lightning_modules.gan_steps import mean_pairwise_rms
+from lightning_modules.generator_export import load_generator
+
+SHAPE = (16, 32)
+SMALL = dict(num_classes=3, mel_shape=SHAPE, z_dim=8, g_width=8, d_width=8, n_stages=2,
+             embed_dim=16, ema_start=2, class_names=["A", "B", "C"], val_per_class=4)
+
+
+class _Mels(Dataset):
+    def __init__(self, n: int = 8) -> None:
+        g = torch.Generator().manual_seed(0)
+        self.labels = torch.arange(n) % 3
+        self.mel = torch.randn(n, *SHAPE, generator=g) + self.labels.view(-1, 1, 1) - 6.0
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict:
+        return {"mel": self.mel[i], "label": self.labels[i]}
+
+
+class TinyData(pl.LightningDataModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ds = _Mels()
+        self.mel_params = MelParams()
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self.ds, batch_size=4, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.ds, batch_size=4)
+
+    def mel_stats(self) -> dict:
+        return {"min": self.ds.mel.amin(dim=(0, 2)), "max": self.ds.mel.amax(dim=(0, 2))}
+
+
+def _trainer(tmp_path=None, **kwargs) -> pl.Trainer:
+    args = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                default_root_dir=tmp_path)
+    args.update(kwargs)
+    return pl.Trainer(**args)
+
+
+def _tiny_encoder_file(tmp_path) -> str:
+    enc = ResNet18Encoder(base_width=2, proj_hidden=8, proj_dim=16)
+    owner = SimpleNamespace(encoder=enc, centroids=torch.nn.functional.normalize(
+        torch.randn(3, 16), dim=1), class_names=["A", "B", "C"], mel_params=MelParams())
+    return str(export_from_module(owner, tmp_path / "encoder.pt"))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"loss": "wgan"}, r"unknown loss 'wgan': expected one of \['hinge', '2c', 'csupcon'\]"),
+     ({"loss": "csupcon"}, "needs the frozen encoder E"),
+     ({"loss": "2c", "d_steps_per_g_step": 0}, "d_steps_per_g_step must be >= 1"),
+     ({"loss": "2c", "class_names": ["A"]}, "class_names has 1 names")],
+)
+def test_option_errors(kwargs, match) -> None:
+    with pytest.raises(ValueError, match=match):
+        FoleyGANModule(**{**SMALL, **kwargs})
+
+
+def test_projection_default_follows_loss() -> None:
+    assert FoleyGANModule(**SMALL, loss="hinge").projection is True
+    assert FoleyGANModule(**SMALL, loss="2c").projection is False
+    assert FoleyGANModule(**SMALL, loss="2c", projection=True).projection is True
+
+
+def _params(module: torch.nn.Module) -> dict:
+    return {k: v.detach().clone() for k, v in module.named_parameters()}
+
+
+def _changed(before: dict, module: torch.nn.Module) -> bool:
+    return any(not torch.equal(before[k], v) for k, v in module.named_parameters())
+
+
+def test_each_phase_updates_only_its_network() -> None:
+    model = FoleyGANModule(**SMALL, loss="2c")
+    seen = []
+    d_step, g_step = model._d_step, model._g_step
+
+    def wrap(step, name):
+        def run(*args):
+            g, d = _params(model.generator), _params(model.discriminator)
+            out = step(*args)
+            seen.append((name, _changed(g, model.generator), _changed(d, model.discriminator)))
+            return out
+        return run
+
+    model._d_step, model._g_step = wrap(d_step, "d"), wrap(g_step, "g")
+    _trainer(max_steps=4).fit(model, datamodule=TinyData())
+    assert seen == [("d", False, True), ("g", True, False)] * 2
+
+
+@pytest.mark.parametrize(("d_steps", "max_steps"), [(1, 6), (2, 3)])
+def test_global_step_counts_both_optimizers(d_steps: int, max_steps: int) -> None:
+    model = FoleyGANModule(**SMALL, loss="hinge", d_steps_per_g_step=d_steps)
+    trainer = _trainer(max_steps=max_steps)
+    trainer.fit(model, datamodule=TinyData())
+    assert trainer.global_step == max_steps
+    assert int(model.g_steps) == max_steps // (d_steps + 1)
+    assert model.g_ema.started  # ema_start=2 reached
+    assert int(model.g_ema.num_updates) == int(model.g_steps) - 1
+
+
+class _SeedPerBatch(pl.Callback):
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        torch.manual_seed(1000 + trainer.global_step)
+
+
+def test_resume_continues_identically(tmp_path) -> None:
+    def fit(max_epochs: int, ckpt_path=None, **kwargs) -> FoleyGANModule:
+        torch.manual_seed(0)
+        model = FoleyGANModule(**SMALL, loss="2c", grad_clip=1.0)
+        trainer = _trainer(tmp_path, max_epochs=max_epochs, limit_train_batches=1,
+                           callbacks=[_SeedPerBatch()], **kwargs)
+        trainer.fit(model, datamodule=TinyData(), ckpt_path=ckpt_path)
+        return model, trainer
+
+    straight, _ = fit(2)
+    first, trainer = fit(1)
+    ckpt = tmp_path / "mid.ckpt"
+    trainer.save_checkpoint(ckpt)
+    resumed, trainer2 = fit(2, ckpt_path=str(ckpt))
+    assert trainer2.global_step == 4 and int(resumed.g_steps) == 2
+    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    assert not torch.equal(first.generator.conv_out.parametrizations.weight.original,
+                           resumed.generator.conv_out.parametrizations.weight.original)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [dict(loss="hinge"), dict(loss="2c"), dict(loss="2c", use_labels=True),
+     dict(loss="csupcon", tau_c=0.1),
+     pytest.param(dict(loss="csupcon", use_labels=True), marks=pytest.mark.slow)],
+    ids=["hinge", "2c", "2c_label", "csupcon", "csupcon_label"],
+)
+def test_tiny_fit_every_loss(tmp_path, variant) -> None:
+    if variant["loss"] == "csupcon":
+        variant = {**variant, "encoder_path": _tiny_encoder_file(tmp_path)}
+    model = FoleyGANModule(**SMALL, **variant)
+    trainer = _trainer(tmp_path, max_steps=4, limit_val_batches=2, val_check_interval=2)
+    trainer.fit(model, datamodule=TinyData())
+    metrics = trainer.callback_metrics
+    for key in ("train/d/loss", "train/d/adv", "train/d/cond", "train/g/loss", "train/g/adv",
+                "train/g/cond", "train/d/logits_real", "train/d/logits_fake"):
+        assert math.isfinite(float(metrics[key])), key
+    assert (float(metrics["train/d/cond"]) == 0.0) == (variant["loss"] == "hinge")
+    assert "val/diversity/A/real" in metrics and "val/diversity/mean_ratio" in metrics
+    assert ("val/probe/acc/B" in metrics) == (variant["loss"] == "csupcon")
+
+
+def test_csupcon_source_comes_from_encoder() -> None:
+    model = FoleyGANModule(**SMALL, loss="csupcon", encoder_path="unused.pt")
+    enc = FrozenEncoder(ResNet18Encoder(base_width=2, proj_hidden=8, proj_dim=16),
+                        torch.nn.functional.normalize(torch.randn(3, 16), dim=1),
+                        ["A", "B", "C"], MelParams())
+    model.set_encoder(enc)
+    assert "encoder" not in "".join(model.state_dict())
+    mel = torch.randn(2, *SHAPE)
+    assert torch.allclose(model._source(mel), enc(mel))
+
+
+def _trained(tmp_path) -> tuple[FoleyGANModule, str]:
+    model = FoleyGANModule(**SMALL, loss="hinge")
+    trainer = _trainer(tmp_path, max_steps=6)  # 3 G steps: the EMA (start 2) has started
+    trainer.fit(model, datamodule=TinyData())
+    path = tmp_path / "gan.ckpt"
+    trainer.save_checkpoint(path)
+    return model, str(path)
+
+
+def test_generate_and_export_agree(tmp_path) -> None:
+    model, path = _trained(tmp_path)
+    labels, z = torch.tensor([0, 2]), torch.randn(2, 8)
+    mel = model.generate(labels, z)
+    assert mel.shape == (2, *SHAPE) and model.generator.training  # mode restored
+    lo, hi = model.mel_norm.lo.view(1, -1, 1), model.mel_norm.hi.view(1, -1, 1)
+    assert bool(((mel >= lo - 1e-4) & (mel <= hi + 1e-4)).all())
+    exported = load_generator(path)
+    assert exported.class_names == ["A", "B", "C"] and exported.mel_shape == SHAPE
+    assert torch.allclose(exported.generate(labels, z), mel, atol=1e-5)
+    a, b = exported.generate(labels, seed=3), exported.generate(labels, seed=3)
+    assert torch.equal(a, b)
+    ema_out = model.mel_norm.denormalize(model.g_ema.module(z, labels))
+    assert torch.allclose(mel, ema_out, atol=1e-5)  # EMA generator used once started
+
+
+def test_export_errors(tmp_path) -> None:
+    with pytest.raises(FileNotFoundError, match="missing.ckpt not found"):
+        load_generator(tmp_path / "missing.ckpt")
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="bad.ckpt is not a readable checkpoint"):
+        load_generator(bad)
+    other = tmp_path / "other.ckpt"
+    torch.save({"state_dict": {"encoder.w": torch.zeros(1)}, "hyper_parameters": {}}, other)
+    with pytest.raises(ValueError, match="holds no generator weights"):
+        load_generator(other)
+
+
+def test_setup_without_stats_explains() -> None:
+    model = FoleyGANModule(**SMALL, loss="hinge")
+    data = DataLoader(_Mels(), batch_size=4)
+    with pytest.raises(RuntimeError, match="mel normaliser is not fitted"):
+        _trainer(max_steps=2).fit(model, train_dataloaders=data)
+
+
+def test_mean_pairwise_rms_matches_loop() -> None:
+    x = torch.randn(4, 3, 5)
+    pairs = [torch.sqrt(((x[i] - x[j]) ** 2).mean()) for i in range(4) for j in range(i + 1, 4)]
+    assert mean_pairwise_rms(x) == pytest.approx(float(torch.stack(pairs).mean()), rel=1e-6)
+    assert math.isnan(mean_pairwise_rms(x[:1]))
