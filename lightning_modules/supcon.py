@@ -104,6 +104,8 @@ class SupConEncoderModule(pl.LightningModule):
             self.mel_params = MelParams(**checkpoint[MEL_PARAMS_KEY])
 
     def _steps_per_epoch(self) -> int:
+        if math.isinf(self.trainer.num_training_batches):  # max_steps-only runs skip this
+            self.trainer.fit_loop.setup_data()
         batches = self.trainer.num_training_batches
         if math.isinf(batches):
             raise ValueError(
