@@ -225,7 +225,6 @@ def test_render_confusion_checks_names() -> None:
         render_confusion(torch.eye(3), ["a", "b"])
 
 
-@pytest.mark.slow
 def test_end_to_end_pretraining_separates_classes(tmp_path) -> None:
     """A tiny encoder on random band patterns: held-out probe accuracy well above chance."""
     torch.manual_seed(0)
