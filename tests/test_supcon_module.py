@@ -248,3 +248,16 @@ def test_schedule_with_max_steps_only() -> None:
     scheduler = trainer.lr_scheduler_configs[0].scheduler
     assert scheduler.lr_lambdas[0].warmup_steps == 2  # one epoch of 2 batches
     assert scheduler.lr_lambdas[0].total_steps == 3
+
+
+def test_confusion_callback_logs_wandb_image(tmp_path) -> None:
+    from pytorch_lightning.loggers import WandbLogger
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="foleygan-test")
+    module = SupConEncoderModule(**TINY)
+    trainer = _trainer(max_epochs=1, logger=logger, callbacks=[ConfusionMatrixCallback()])
+    trainer.fit(module, _loader(1, views=2), _loader(1, views=0))
+    logger.experiment.finish()
+    images = list(tmp_path.glob("wandb/offline-run-*/files/media/images/val/confusion_*.png"))
+    assert len(images) == 1
+    assert not list(tmp_path.glob("**/confusion/*.png"))  # no PNG fallback when W&B is attached
