@@ -155,3 +155,16 @@ def test_skipped_before_due_epoch_and_clear_error_without_reference(tmp_path, re
         _fit(tmp_path, _callback(tmp_path))
     with pytest.raises(ValueError, match="n_per_class=100"):
         FADCallback(n_per_class=0)
+
+
+def test_wires_the_real_griffin_lim_by_name(tmp_path, reference) -> None:
+    callback = _callback(
+        tmp_path,
+        vocoder="griffin-lim",
+        n_per_class=1,
+        n_media_per_class=0,
+        reference=str(reference[0]),
+    )
+    trainer = _fit(tmp_path, callback)
+    assert all(key in trainer.callback_metrics for key in KEYS)
+    assert type(callback._vocoder_module).__name__ == "GriffinLimVocoder"
