@@ -9,6 +9,15 @@ from torch import nn
 from encoders.resnet import MEL_CENTER, MEL_SCALE, BasicBlock, ResNet18Encoder
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny convs gain nothing from threads and slow down ~10x on a shared, loaded CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("frames", [344, 86, 32])
 def test_shapes_and_unit_norm(frames: int) -> None:
     net = ResNet18Encoder(base_width=8, proj_hidden=32, proj_dim=16).eval()
