@@ -6,7 +6,8 @@ generated twice), generated with `pl_module.generate` (the EMA generator), vocod
 `FrechetAudioDistance` metric on every rank; the metric syncs its float64 sums, so every rank
 logs the same `val/fad/<ClassName>` and `val/fad/mean`. The noise is fixed per (seed, rank,
 batch), so epochs are compared on the same z. Media (a few clips and mel images per class) go to
-W&B when the logger is a `WandbLogger`, else to `<log_dir>/media/epoch_<N>/`, on rank 0 only.
+W&B when the logger is a `WandbLogger`, else to `<log_dir>/media/step_<global_step>/`, on rank 0 only. With W&B
+it also logs a Table (class, FAD, audio, mel) and sets `val/fad/*` to summarise as the minimum.
 """
 
 from __future__ import annotations
@@ -162,36 +163,49 @@ class FADCallback(pl.Callback):
             pl_module.log(f"val/fad/{name}", float(value), sync_dist=False)
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective: call on all ranks
         if trainer.is_global_zero and media:
-            self._log_media(trainer, media, log_dir)
+            self._log_media(trainer, media, log_dir, results)
 
-    def _log_media(self, trainer: pl.Trainer, media: Media, log_dir: str | os.PathLike) -> None:
-        from pytorch_lightning.loggers import WandbLogger
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        logger = _wandb_logger(trainer)
+        if logger is not None and trainer.is_global_zero:
+            # the run's summary keeps the best (lowest) FAD, not the last one
+            logger.experiment.define_metric("val/fad/*", summary="min")
 
-        wandb_logger = next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
+    def _log_media(
+        self, trainer: pl.Trainer, media: Media, log_dir: str | os.PathLike, results: dict
+    ) -> None:
+        wandb_logger = _wandb_logger(trainer)
         if wandb_logger is not None:
-            self._log_wandb(trainer, wandb_logger, media)
+            self._log_wandb(trainer, wandb_logger, media, results)
             return
         from datamodules.audio import save_wav
 
-        folder = Path(log_dir) / "media" / f"epoch_{trainer.current_epoch}"
+        folder = Path(log_dir) / "media" / f"step_{trainer.global_step:07d}"
         for name, index, mel, wav in media:
             save_wav(folder / f"{name}_{index:03d}.wav", wav, SAMPLE_RATE)
             mel_png(mel, folder / f"{name}_{index:03d}.png", f"{name} #{index}")
 
-    def _log_wandb(self, trainer: pl.Trainer, logger, media: Media) -> None:
-        try:
-            import wandb
-        except ImportError:  # a WandbLogger without wandb cannot happen; keep training anyway
-            return
+    def _log_wandb(self, trainer: pl.Trainer, logger, media: Media, results: dict) -> None:
+        """Audio + mel images per class, and a Table (class, FAD, audio, mel) per validation."""
+        import wandb
+
         payload: dict = {"trainer/global_step": trainer.global_step}
+        table = wandb.Table(columns=["class", "FAD", "audio", "mel"])
         for name, index, mel, wav in media:
-            key = f"media/{name}"
-            caption = f"{name} #{index} (epoch {trainer.current_epoch})"
-            payload.setdefault(f"{key}/audio", []).append(
-                wandb.Audio(wav.numpy(), sample_rate=SAMPLE_RATE, caption=caption)
-            )
+            caption = f"{name} #{index} (step {trainer.global_step})"
+            audio = wandb.Audio(wav.numpy(), sample_rate=SAMPLE_RATE, caption=caption)
             image = (mel - mel.min()) / (mel.max() - mel.min() + 1e-8)
-            payload.setdefault(f"{key}/mel", []).append(
-                wandb.Image(image.flip(0).numpy(), caption=caption)
-            )
+            picture = wandb.Image(image.flip(0).numpy(), caption=caption)
+            payload.setdefault(f"media/{name}/audio", []).append(audio)
+            payload.setdefault(f"media/{name}/mel", []).append(picture)
+            fad = float(results[name]) if name in results else float("nan")
+            table.add_data(name, fad, audio, picture)
+        payload["val/fad_table"] = table
         logger.experiment.log(payload)
+
+
+def _wandb_logger(trainer: pl.Trainer):
+    """The trainer's WandbLogger, or None (W&B calls live here, never in the LightningModule)."""
+    from pytorch_lightning.loggers import WandbLogger
+
+    return next((lg for lg in trainer.loggers if isinstance(lg, WandbLogger)), None)
