@@ -110,7 +110,7 @@ def test_each_phase_updates_only_its_network() -> None:
     assert seen == [("d", False, True), ("g", True, False)] * 2
 
 
-@pytest.mark.parametrize(("d_steps", "max_steps"), [(1, 6), (2, 3)])
+@pytest.mark.parametrize(("d_steps", "max_steps"), [(1, 4), (2, 6)])
 def test_global_step_counts_both_optimizers(d_steps: int, max_steps: int) -> None:
     model = FoleyGANModule(**SMALL, loss="hinge", d_steps_per_g_step=d_steps)
     trainer = _trainer(max_steps=max_steps)
