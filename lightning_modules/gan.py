@@ -168,7 +168,8 @@ class FoleyGANModule(pl.LightningModule):
             loss = adv + self.hparams.cond_weight * cond
             self._optimize(opt, loss)
         return {"train/d/loss": loss, "train/d/adv": adv, "train/d/cond": cond,
-                "train/d/logits_real": logits_real.mean(), "train/d/logits_fake": logits_fake.mean()}
+                "train/d/logits_real": logits_real.mean(),
+                "train/d/logits_fake": logits_fake.mean()}
 
     def _g_step(self, batch: dict, source: torch.Tensor | None = None) -> dict:
         """One G update: hinge_g(fake) + cond_weight * l_C(fake embeddings), then the EMA."""

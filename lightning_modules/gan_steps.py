@@ -34,7 +34,7 @@ class ClassSampleBank:
 
     def add(self, mel: torch.Tensor, labels: torch.Tensor) -> None:
         """mel [B, H, W], labels [B]: store while the class has room."""
-        for row, label in zip(mel.detach().float(), labels.tolist()):
+        for row, label in zip(mel.detach().float(), labels.tolist(), strict=True):
             slot = int(self.counts[label])
             if slot < self.per_class:
                 self.samples[label, slot] = row

@@ -58,7 +58,9 @@ class ConditionalBatchNorm2d(nn.Module):
 
 
 class SelfAttention2d(nn.Module):
-    """SAGAN self-attention (query/key C/8, at least 1; value C/2): x + gamma * o(softmax(q k^T) v), gamma initialised at 0.
+    """SAGAN self-attention: x + gamma * o(softmax(q k^T) v), gamma initialised at 0.
+
+    Query/key have C/8 channels (at least 1), value C/2.
 
     Keys and values are max-pooled by 2 (SAGAN's memory saving) only when both spatial dims
     are even; odd maps such as 5 x 43 attend over all positions.

@@ -19,7 +19,7 @@ def _unit(x: torch.Tensor) -> list[list[float]]:
 
 
 def _dot(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b))
+    return sum(x * y for x, y in zip(a, b, strict=True))
 
 
 def _loop_loss(embed, proxy, labels, source, tau_d, tau_c, use_labels) -> float:

@@ -47,7 +47,7 @@ def _run_ranks(out_dir: Path) -> None:
                 grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
                 rec["loss"] = loss.detach().clone()
                 rec["grads"] = [torch.zeros_like(p) if g is None else g for p, g in
-                                zip(params, grads)]
+                                zip(params, grads, strict=True)]
                 torch.save(rec, out_dir / f"rank{self.global_rank}.pt")
             return loss
 
@@ -85,7 +85,7 @@ def test_ddp_loss_and_gradient_match_one_process(tmp_path: Path) -> None:
     assert loss.item() == pytest.approx(ranks[0]["loss"].item(), rel=1e-5)
     params = _d_params(single)
     grads = torch.autograd.grad(loss, params, allow_unused=True)
-    for p, g, g0, g1 in zip(params, grads, ranks[0]["grads"], ranks[1]["grads"]):
+    for p, g, g0, g1 in zip(params, grads, ranks[0]["grads"], ranks[1]["grads"], strict=True):
         want = torch.zeros_like(p) if g is None else g
         assert torch.allclose((g0 + g1) / 2, want, atol=1e-6, rtol=1e-4)
 

@@ -141,7 +141,8 @@ def test_resume_continues_identically(tmp_path) -> None:
     trainer.save_checkpoint(ckpt)
     resumed, trainer2 = fit(2, ckpt_path=str(ckpt))
     assert trainer2.global_step == 4 and int(resumed.g_steps) == 2
-    for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+    pairs = zip(straight.state_dict().items(), resumed.state_dict().values(), strict=True)
+    for (name, a), b in pairs:
         assert torch.equal(a, b), name
     assert not torch.equal(first.generator.conv_out.parametrizations.weight.original,
                            resumed.generator.conv_out.parametrizations.weight.original)

@@ -25,7 +25,8 @@ def test_round_trip_and_range() -> None:
     assert x.min() >= -1.0 and x.max() <= 1.0
     assert torch.allclose(norm.denormalize(x), mel, atol=1e-5)
     ends = norm.normalize(torch.stack([stats["min"], stats["max"]], dim=1).unsqueeze(0))
-    assert torch.allclose(ends[0, :, 0], -torch.ones(4)) and torch.allclose(ends[0, :, 1], torch.ones(4))
+    assert torch.allclose(ends[0, :, 0], -torch.ones(4))
+    assert torch.allclose(ends[0, :, 1], torch.ones(4))
 
 
 def test_clamps_out_of_range_and_constant_band() -> None:

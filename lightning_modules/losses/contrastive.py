@@ -9,7 +9,8 @@ source embedding E(x_i) (C-SupCon only):
 
 where P_i = d2c_i [+ d2s_i] without labels (the report's form) and additionally
 + sum_{k != i, y_k = y_i} d2d_{i,k} with ``use_labels=True`` (ContraGAN / C-SupConGAN).
-Computed in float32 (float64 inputs stay float64) with logsumexp, so tau_d = 0.1 and bf16 inputs cannot overflow.
+Computed in float32 (float64 inputs stay float64) with logsumexp, so tau_d = 0.1 and bf16
+inputs cannot overflow.
 """
 
 from __future__ import annotations
