@@ -41,7 +41,10 @@ def run_all(areas: tuple[str, ...], quick: bool) -> dict:
             module = importlib.import_module(f"bench.bench_{area}")
             results[area] = module.run(quick=quick)
         except Exception as err:  # a failed benchmark is data, not a crash
-            results[area] = {"error": f"{type(err).__name__}: {err}", "trace": traceback.format_exc()}
+            results[area] = {
+                "error": f"{type(err).__name__}: {err}",
+                "trace": traceback.format_exc(),
+            }
         results[area]["wall_seconds"] = round(time.perf_counter() - t0, 2)
         print(f"[bench] {area}: {json.dumps(results[area])[:400]}", file=sys.stderr)
     return results

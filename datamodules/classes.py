@@ -23,8 +23,8 @@ SNAKE_NAMES: tuple[str, ...] = (
     "sneeze_cough",
 )
 
-CAMEL_TO_SNAKE: dict[str, str] = dict(zip(CLASS_NAMES, SNAKE_NAMES))
-SNAKE_TO_CAMEL: dict[str, str] = dict(zip(SNAKE_NAMES, CLASS_NAMES))
+CAMEL_TO_SNAKE: dict[str, str] = dict(zip(CLASS_NAMES, SNAKE_NAMES, strict=True))
+SNAKE_TO_CAMEL: dict[str, str] = dict(zip(SNAKE_NAMES, CLASS_NAMES, strict=True))
 NUM_CLASSES = len(CLASS_NAMES)
 
 

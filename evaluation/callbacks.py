@@ -6,8 +6,9 @@ generated twice), generated with `pl_module.generate` (the EMA generator), vocod
 `FrechetAudioDistance` metric on every rank; the metric syncs its float64 sums, so every rank
 logs the same `val/fad/<ClassName>` and `val/fad/mean`. The noise is fixed per (seed, rank,
 batch), so epochs are compared on the same z. Media (a few clips and mel images per class) go to
-W&B when the logger is a `WandbLogger`, else to `<log_dir>/media/step_<global_step>/`, on rank 0 only. With W&B
-it also logs a Table (class, FAD, audio, mel) and sets `val/fad/*` to summarise as the minimum.
+W&B when the logger is a `WandbLogger`, else to `<log_dir>/media/step_<global_step>/`, on
+rank 0 only. With W&B it also logs a Table (class, FAD, audio, mel) and sets `val/fad/*` to
+summarise as the minimum.
 """
 
 from __future__ import annotations

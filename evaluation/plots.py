@@ -25,13 +25,25 @@ CURVE_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def save_mel_image(mel: np.ndarray, path: str | Path, title: str = "", sample_rate: int = 22050,
-                   hop_length: int = 256) -> Path:
+def save_mel_image(
+    mel: np.ndarray,
+    path: str | Path,
+    title: str = "",
+    sample_rate: int = 22050,
+    hop_length: int = 256,
+) -> Path:
     """Write a log-mel [n_mels, T] as a PNG (time in seconds on x, mel band on y)."""
     fig, ax = plt.subplots(figsize=(4.0, 1.6), dpi=100)
     seconds = mel.shape[1] * hop_length / sample_rate
-    ax.imshow(mel, origin="lower", aspect="auto", cmap="magma", vmin=-11.5, vmax=2.0,
-              extent=(0.0, seconds, 0, mel.shape[0]))
+    ax.imshow(
+        mel,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        vmin=-11.5,
+        vmax=2.0,
+        extent=(0.0, seconds, 0, mel.shape[0]),
+    )
     ax.set_title(title, fontsize=8)
     ax.set_xlabel("s", fontsize=7)
     ax.set_ylabel("mel band", fontsize=7)
@@ -58,8 +70,9 @@ def read_metrics_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray
     return {k: (np.asarray(s), np.asarray(v)) for k, (s, v) in series.items()}
 
 
-def save_training_curves(metrics: dict[str, tuple[np.ndarray, np.ndarray]],
-                         path: str | Path) -> Path | None:
+def save_training_curves(
+    metrics: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path
+) -> Path | None:
     """One panel per group of CURVE_PANELS that has data; None when nothing was logged."""
     panels = [(t, [k for k in keys if k in metrics]) for t, keys in CURVE_PANELS]
     panels = [(t, keys) for t, keys in panels if keys]
@@ -68,7 +81,7 @@ def save_training_curves(metrics: dict[str, tuple[np.ndarray, np.ndarray]],
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), dpi=100, squeeze=False)
-    for ax, (title, keys) in zip(axes.flat, panels):
+    for ax, (title, keys) in zip(axes.flat, panels, strict=False):
         for key in keys:
             steps, values = metrics[key]
             ax.plot(steps, values, label=key, linewidth=1.0)
@@ -76,7 +89,7 @@ def save_training_curves(metrics: dict[str, tuple[np.ndarray, np.ndarray]],
         ax.set_xlabel("global step", fontsize=8)
         ax.legend(fontsize=6)
         ax.tick_params(labelsize=7)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.tight_layout()
     with atomic_path(path) as tmp:

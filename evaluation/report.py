@@ -117,7 +117,9 @@ def _class_sections(writer: _AssetWriter, generated: dict, real: dict) -> str:
     for cls in CLASS_NAMES:
         if cls not in generated and cls not in real:
             continue
-        gen = "".join(writer.figure(p, f"{cls} generated: {p.name}") for p in generated.get(cls, []))
+        gen = "".join(
+            writer.figure(p, f"{cls} generated: {p.name}") for p in generated.get(cls, [])
+        )
         ref = "".join(writer.figure(p, f"{cls} real: {p.name}") for p in real.get(cls, []))
         sections.append(
             f'<section><h2>{html.escape(cls)}</h2><div class="row">{gen}</div>'
@@ -129,38 +131,50 @@ def _class_sections(writer: _AssetWriter, generated: dict, real: dict) -> str:
 def _curves(run_dir: Path, out_dir: Path) -> str:
     blocks = []
     for i, metrics_csv in enumerate(sorted(run_dir.rglob("metrics.csv"))):
-        png = save_training_curves(read_metrics_csv(metrics_csv), out_dir / ASSETS / f"curves_{i}.png")
+        png = save_training_curves(
+            read_metrics_csv(metrics_csv), out_dir / ASSETS / f"curves_{i}.png"
+        )
         if png is not None:
             label = html.escape(str(metrics_csv.parent.relative_to(run_dir)))
             blocks.append(f'<h3>{label}</h3><img class="curves" src="{ASSETS}/{png.name}">')
     return "".join(blocks) or "<p>No metrics.csv found under the run folder.</p>"
 
 
-def write_report(run_dir: str | Path, real_dir: str | Path | None = None,
-                 synth_dir: str | Path | None = None, per_class: int = 3,
-                 title: str = "foleygan listening report") -> Path:
+def write_report(
+    run_dir: str | Path,
+    real_dir: str | Path | None = None,
+    synth_dir: str | Path | None = None,
+    per_class: int = 3,
+    title: str = "foleygan listening report",
+) -> Path:
     """Write `<run_dir>/report.html` (+ `report_assets/`) and return its path."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise FileNotFoundError(f"run folder {run_dir} does not exist: pass the folder that holds "
-                                "the run's synth/ folder, fad*.csv and logs (e.g. runs/demo)")
+        raise FileNotFoundError(
+            f"run folder {run_dir} does not exist: pass the folder that holds "
+            "the run's synth/ folder, fad*.csv and logs (e.g. runs/demo)"
+        )
     (run_dir / ASSETS).mkdir(exist_ok=True)
     generated = _clips_by_class(Path(synth_dir) if synth_dir else run_dir / "synth", per_class)
     real = _clips_by_class(Path(real_dir) if real_dir else None, per_class)
     tables = {p.stem: read_fad_csv(p) for p in sorted(run_dir.glob("fad*.csv"))}
     writer = _AssetWriter(run_dir)
     body = (
-        f"<h1>{html.escape(title)}</h1><p id=\"media-status\">checking media…</p>"
+        f'<h1>{html.escape(title)}</h1><p id="media-status">checking media…</p>'
         f"<h2>FAD per class</h2>{_fad_table(tables)}"
         f"{_class_sections(writer, generated, real)}"
         f"<h2>Training curves</h2>{_curves(run_dir, run_dir)}"
     )
-    style = ("body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:4px}"
-             "figure img{display:block;width:400px}audio{width:400px}.real{background:#eef}"
-             "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 8px}"
-             "img.curves{max-width:100%}figcaption{font-size:11px}")
-    page = (f"<!doctype html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body>{body}{_STATUS_SCRIPT}</body></html>")
+    style = (
+        "body{font-family:sans-serif;margin:2em}figure{display:inline-block;margin:4px}"
+        "figure img{display:block;width:400px}audio{width:400px}.real{background:#eef}"
+        "table{border-collapse:collapse}td,th{border:1px solid #999;padding:2px 8px}"
+        "img.curves{max-width:100%}figcaption{font-size:11px}"
+    )
+    page = (
+        f'<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}'
+        f"</title><style>{style}</style></head><body>{body}{_STATUS_SCRIPT}</body></html>"
+    )
     out = run_dir / "report.html"
     with atomic_path(out) as tmp:
         tmp.write_text(page, encoding="utf-8")

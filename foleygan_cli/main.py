@@ -13,13 +13,22 @@ LIGHTNING_SUBCOMMANDS = ("fit", "validate", "test", "predict")
 
 # subcommand -> (module, one-line help)
 TOOLS: dict[str, tuple[str, str]] = {
-    "download": ("foleygan_cli.download", "fetch and extract the DCASE 2023 Task 7 development set"),
+    "download": (
+        "foleygan_cli.download",
+        "fetch and extract the DCASE 2023 Task 7 development set",
+    ),
     "prepare": ("foleygan_cli.prepare", "compute the log-mel cache of a dataset root"),
     "synthetic": ("foleygan_cli.synthetic", "write the procedural 7-class synthetic Foley set"),
-    "export-encoder": ("foleygan_cli.export_encoder", "export a frozen SupCon encoder from a checkpoint"),
+    "export-encoder": (
+        "foleygan_cli.export_encoder",
+        "export a frozen SupCon encoder from a checkpoint",
+    ),
     "synth": ("foleygan_cli.synth", "generate clips per class in the DCASE submission layout"),
     "fad": ("foleygan_cli.fad", "per-class FAD of a folder of wavs against a reference folder"),
-    "fetch-vggish": ("foleygan_cli.fetch_vggish", "download the VGGish weights (torchvggish format)"),
+    "fetch-vggish": (
+        "foleygan_cli.fetch_vggish",
+        "download the VGGish weights (torchvggish format)",
+    ),
     "report": ("foleygan_cli.report", "write the static listening report of a run"),
     "sweep": ("foleygan_cli.sweep", "create a W&B sweep from a YAML and start an agent"),
     "demo": ("foleygan_cli.demo", "the whole pipeline on the synthetic set, on a CPU"),

@@ -14,7 +14,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--synth", default=None, help="generated clips (default RUN_DIR/synth)")
     parser.add_argument("--per-class", type=int, default=3)
     args = parser.parse_args(argv)
-    out = write_report(args.run_dir, real_dir=args.real, synth_dir=args.synth,
-                       per_class=args.per_class)
+    out = write_report(
+        args.run_dir, real_dir=args.real, synth_dir=args.synth, per_class=args.per_class
+    )
     print(f"report: {out.resolve()} (open it in a browser; no server needed)")
     return 0

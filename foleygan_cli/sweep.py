@@ -22,8 +22,10 @@ def load_sweep(path: str | Path) -> dict:
         raise FileNotFoundError(f"sweep file {path} not found: see configs/sweeps/ for examples")
     sweep = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
     if "command" not in sweep or "${args}" not in sweep["command"]:
-        raise ValueError(f"{path}: the sweep needs a `command` list containing ${{args}}, where "
-                         "the agent puts the trial's `--key=value` overrides")
+        raise ValueError(
+            f"{path}: the sweep needs a `command` list containing ${{args}}, where "
+            "the agent puts the trial's `--key=value` overrides"
+        )
     return sweep
 
 

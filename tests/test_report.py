@@ -26,7 +26,9 @@ def run_dir(tmp_path):
         save_wav(run / "synth" / snake / "000.wav", _tone(200 + 100 * i))
     real = tmp_path / "real"
     save_wav(real / "DogBark" / "a.wav", _tone(300))
-    (run / "fad.csv").write_text("Category,FAD\n" + "".join(f"{s},{i + 0.5}\n" for i, s in enumerate(SNAKE_NAMES)))
+    (run / "fad.csv").write_text(
+        "Category,FAD\n" + "".join(f"{s},{i + 0.5}\n" for i, s in enumerate(SNAKE_NAMES))
+    )
     logs = run / "gan" / "version_0"
     logs.mkdir(parents=True)
     (logs / "metrics.csv").write_text(
@@ -63,21 +65,38 @@ def _chromium() -> str | None:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found or os.geteuid() != 0 or shutil.which("apt-get") is None:
         return found
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "chromium"], capture_output=True, timeout=600
+    )
     return shutil.which("chromium")
 
 
 def test_report_renders_in_headless_chromium(run_dir, tmp_path):
     browser = _chromium()
     if browser is None:
-        pytest.skip("Debian chromium is not installed and could not be installed (apt-get install chromium)")
+        pytest.skip(
+            "Debian chromium is not installed and could not be installed (apt-get install chromium)"
+        )
     run, real = run_dir
     out = write_report(run, real_dir=real, per_class=1)
-    cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync", "--no-first-run", "--allow-file-access-from-files",
-           f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=8000", "--dump-dom",
-           out.resolve().as_uri()]
+    cmd = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--allow-file-access-from-files",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=8000",
+        "--dump-dom",
+        out.resolve().as_uri(),
+    ]
     dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
     assert 'id="media-status"' in dom
-    assert 'data-ok="true"' in dom, dom[dom.find("media-status") - 20: dom.find("media-status") + 200]
+    assert 'data-ok="true"' in dom, dom[
+        dom.find("media-status") - 20 : dom.find("media-status") + 200
+    ]
     assert "images loaded: " in dom

@@ -26,9 +26,19 @@ def test_sweep_covers_the_reports_table():
 
 
 def test_trial_command_expands_like_the_agent():
-    sweep = {"program": "train.py", "command": ["${env}", "${interpreter}", "${program}", "fit", "${args}"]}
+    sweep = {
+        "program": "train.py",
+        "command": ["${env}", "${interpreter}", "${program}", "fit", "${args}"],
+    }
     cmd = trial_command(sweep, {"model.init_args.tau_c": 0.1, "x": True}, extra_args=("--y=1",))
-    assert cmd == [sys.executable, "train.py", "fit", "--model.init_args.tau_c=0.1", "--x=True", "--y=1"]
+    assert cmd == [
+        sys.executable,
+        "train.py",
+        "fit",
+        "--model.init_args.tau_c=0.1",
+        "--x=True",
+        "--y=1",
+    ]
 
 
 def test_load_sweep_needs_args_placeholder(tmp_path):
@@ -60,15 +70,29 @@ def tiny_setup(tmp_path):
 
 def test_one_sweep_trial_offline_logs_every_class(tmp_path, tiny_setup):
     data, encoder, callbacks = tiny_setup
-    params = {"model.init_args.loss": "csupcon", "model.init_args.use_labels": False,
-              "model.init_args.tau_c": 1.0, "model.init_args.tau_d": 0.1}
-    extra = ("--config=configs/gan/tiny.yaml", f"--config={callbacks}",
-             "--model.init_args.g_width=4", "--model.init_args.d_width=4",
-             f"--model.init_args.encoder_path={encoder}", f"--data.data_root={data}",
-             "--data.batch_size=7", "--data.val_fraction=0.34", "--data.num_workers=0",
-             "--trainer.accelerator=cpu", "--trainer.devices=1", "--trainer.max_steps=4",
-             "--trainer.val_check_interval=2", "--trainer.enable_progress_bar=false",
-             f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}")
+    params = {
+        "model.init_args.loss": "csupcon",
+        "model.init_args.use_labels": False,
+        "model.init_args.tau_c": 1.0,
+        "model.init_args.tau_d": 0.1,
+    }
+    extra = (
+        "--config=configs/gan/tiny.yaml",
+        f"--config={callbacks}",
+        "--model.init_args.g_width=4",
+        "--model.init_args.d_width=4",
+        f"--model.init_args.encoder_path={encoder}",
+        f"--data.data_root={data}",
+        "--data.batch_size=7",
+        "--data.val_fraction=0.34",
+        "--data.num_workers=0",
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=1",
+        "--trainer.max_steps=4",
+        "--trainer.val_check_interval=2",
+        "--trainer.enable_progress_bar=false",
+        f"--trainer.logger.init_args.save_dir={tmp_path / 'runs'}",
+    )
     cmd = trial_command(load_sweep(SWEEP), params, extra)
     cmd[0] = str(ROOT / cmd[0]) if not os.path.isabs(cmd[0]) else cmd[0]
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
