@@ -104,8 +104,15 @@ class FoleyGANModule(pl.LightningModule):
                 f"be imported ({err}); install the full package or set encoder_path: null"
             ) from err
         dm = getattr(self.trainer, "datamodule", None)
-        self.set_encoder(load_frozen_encoder(self.hparams.encoder_path,
-                                             getattr(dm, "mel_params", None)))
+        enc = load_frozen_encoder(self.hparams.encoder_path, getattr(dm, "mel_params", None))
+        names = list(getattr(enc, "class_names", self.class_names))
+        if names != self.class_names:
+            raise ValueError(
+                f"encoder {self.hparams.encoder_path} was trained on classes {names}, the GAN "
+                f"uses {self.class_names}: its probe would mislabel them; re-export the encoder "
+                "from a pretraining run on the same dataset"
+            )
+        self.set_encoder(enc)
 
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate"):

@@ -170,6 +170,14 @@ def test_tiny_fit_every_loss(tmp_path, variant) -> None:
     assert ("val/probe/acc/B" in metrics) == (variant["loss"] == "csupcon")
 
 
+def test_encoder_with_other_classes_is_refused(tmp_path) -> None:
+    path = _tiny_encoder_file(tmp_path)
+    model = FoleyGANModule(**{**SMALL, "class_names": ["X", "Y", "Z"]}, loss="csupcon",
+                           encoder_path=path)
+    with pytest.raises(ValueError, match=r"trained on classes \['A', 'B', 'C'\]"):
+        _trainer(max_steps=2).fit(model, datamodule=TinyData())
+
+
 def test_csupcon_source_comes_from_encoder() -> None:
     model = FoleyGANModule(**SMALL, loss="csupcon", encoder_path="unused.pt")
     enc = FrozenEncoder(ResNet18Encoder(base_width=2, proj_hidden=8, proj_dim=16),
