@@ -27,7 +27,8 @@ class FoleyGANModule(pl.LightningModule):
     then one G step. Every optimizer.step() advances `trainer.global_step`, so one batch costs
     `d_steps_per_g_step + 1` global steps: with the default 1, `max_steps=2000` means 1,000 D and
     1,000 G updates. `g_steps` (a checkpointed buffer) counts G updates; the EMA generator
-    averages from `g_steps >= ema_start` on (before that it copies G).
+    averages from `g_steps >= ema_start` on (before that it copies G). Loggers' step axis counts
+    batches (Lightning's `_batches_that_stepped`), not optimizer steps.
 
     Losses (eq. 6): L_D = hinge_d + cond_weight * l_C(real), L_G = hinge_g + cond_weight *
     l_C(fake); l_C is 2C (`loss="2c"`), C-SupCon with source E(real mel) (`loss="csupcon"`) or
