@@ -24,15 +24,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:<index>")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--untrained",
+        action="store_true",
+        help="the checkpoint's architecture at its initialisation (a baseline to beat)",
+    )
     return parser
 
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     import torch
-    from lightning_modules.generator_export import load_generator
 
     from evaluation.synthesis import synthesize
+    from lightning_modules.generator_export import load_generator
     from vocoders import load_vocoder
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -43,7 +48,11 @@ def main(argv: list[str]) -> int:
         )
         return 2
     try:
-        generator = load_generator(args.ckpt, map_location=args.device).to(args.device).eval()
+        generator = (
+            load_generator(args.ckpt, map_location=args.device, untrained=args.untrained)
+            .to(args.device)
+            .eval()
+        )
         vocoder = load_vocoder(args.vocoder, device=args.device)
         out = synthesize(
             generator,

@@ -76,15 +76,38 @@ def _sub_state(state: dict, prefix: str) -> dict:
 
 
 def load_generator(
-    ckpt_path: str | os.PathLike, map_location: str | torch.device = "cpu"
+    ckpt_path: str | os.PathLike,
+    map_location: str | torch.device = "cpu",
+    untrained: bool = False,
+    init_seed: int = 0,
 ) -> GeneratorForSynthesis:
-    """FoleyGANModule checkpoint -> GeneratorForSynthesis (EMA weights when present)."""
+    """FoleyGANModule checkpoint -> GeneratorForSynthesis (EMA weights when present).
+
+    `untrained=True` keeps the checkpoint's architecture, normaliser and class names but leaves
+    G at its initialisation (seeded by `init_seed`): the baseline a trained G must beat.
+    """
     path = Path(ckpt_path)
     ckpt = _read_checkpoint(path, map_location)
     hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
     num_classes = int(hp.get("num_classes", 7))
     mel_shape = tuple(hp.get("mel_shape", (80, 344)))
-    generator = Generator(
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(init_seed)
+        generator = _build_generator(hp, num_classes, mel_shape)
+    if not untrained:
+        ema_updates = state.get("g_ema.num_updates")
+        started = ema_updates is not None and int(ema_updates) > 0
+        generator.load_state_dict(_sub_state(state, "g_ema.module." if started else "generator."))
+    mel_norm = MelNormalizer(mel_shape[0])
+    mel_norm.load_state_dict(_sub_state(state, "mel_norm."))
+    if not mel_norm.is_fitted:
+        raise ValueError(f"{path} carries an unfitted mel normaliser; train longer than setup")
+    names = hp.get("class_names") or list(CLASS_NAMES[:num_classes])
+    return GeneratorForSynthesis(generator, mel_norm, names).to(map_location)
+
+
+def _build_generator(hp: dict, num_classes: int, mel_shape: tuple) -> Generator:
+    return Generator(
         num_classes=num_classes,
         z_dim=int(hp.get("z_dim", 128)),
         width=int(hp.get("g_width", 64)),
@@ -92,12 +115,3 @@ def load_generator(
         n_stages=int(hp.get("n_stages", 4)),
         attention_stage=int(hp.get("g_attention_stage", 2)),
     )
-    ema_updates = state.get("g_ema.num_updates")
-    prefix = "g_ema.module." if ema_updates is not None and int(ema_updates) > 0 else "generator."
-    generator.load_state_dict(_sub_state(state, prefix))
-    mel_norm = MelNormalizer(mel_shape[0])
-    mel_norm.load_state_dict(_sub_state(state, "mel_norm."))
-    if not mel_norm.is_fitted:
-        raise ValueError(f"{path} carries an unfitted mel normaliser; train longer than setup")
-    names = hp.get("class_names") or list(CLASS_NAMES[:num_classes])
-    return GeneratorForSynthesis(generator, mel_norm, names).to(map_location)

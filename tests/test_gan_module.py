@@ -214,6 +214,17 @@ def test_generate_and_export_agree(tmp_path) -> None:
     assert torch.allclose(mel, ema_out, atol=1e-5)  # EMA generator used once started
 
 
+def test_untrained_export_keeps_init_and_normaliser(tmp_path) -> None:
+    model, path = _trained(tmp_path)
+    labels, z = torch.tensor([0, 1, 2]), torch.randn(3, 8)
+    untrained = load_generator(path, untrained=True, init_seed=5)
+    again = load_generator(path, untrained=True, init_seed=5)
+    trained = load_generator(path)
+    assert torch.equal(untrained.generate(labels, z), again.generate(labels, z))  # seeded init
+    assert not torch.allclose(untrained.generate(labels, z), trained.generate(labels, z))
+    assert torch.equal(untrained.mel_norm.lo, model.mel_norm.lo)
+
+
 def test_export_errors(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.ckpt not found"):
         load_generator(tmp_path / "missing.ckpt")
