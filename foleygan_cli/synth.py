@@ -12,7 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate N clips per class from a FoleyGAN checkpoint and write "
         "<out>/<snake_case class>/<index>.wav (16-bit, mono, 22,050 Hz, 88,200 samples).",
     )
-    parser.add_argument("ckpt", help="Lightning checkpoint of a FoleyGAN run")
+    parser.add_argument("ckpt", help="FoleyGAN checkpoint, or a run folder (its newest last.ckpt)")
     parser.add_argument("--out", required=True, help="output folder (class folders are created)")
     parser.add_argument("--n-per-class", type=int, default=100, help="clips per class (100)")
     parser.add_argument(

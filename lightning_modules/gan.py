@@ -32,8 +32,10 @@ class FoleyGANModule(pl.LightningModule):
 
     Losses (eq. 6): L_D = hinge_d + cond_weight * l_C(real), L_G = hinge_g + cond_weight *
     l_C(fake); l_C is 2C (`loss="2c"`), C-SupCon with source E(real mel) (`loss="csupcon"`) or
-    absent (`loss="hinge"`). With `gather_negatives` under DDP, l_C runs over the global batch
-    (equal per-rank batch sizes needed: drop the last uneven batch).
+    absent (`loss="hinge"`). `cond_warmup_steps > 0` ramps the weight linearly from 0 over the
+    first G updates (not in the report, whose weight is 1.0 throughout; FACTS.md notes the
+    label-free term dominates early on short runs). With `gather_negatives` under DDP, l_C runs
+    over the global batch (equal per-rank batch sizes needed: drop the last uneven batch).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class FoleyGANModule(pl.LightningModule):
         tau_d: float = 0.1,
         tau_c: float = 1.0,
         cond_weight: float = 1.0,
+        cond_warmup_steps: int = 0,
         projection: bool | None = None,
         lr_g: float = 1e-4,
         lr_d: float = 1e-4,
@@ -157,6 +160,12 @@ class FoleyGANModule(pl.LightningModule):
                                 gradient_clip_algorithm="norm")
         opt.step()
 
+    def _cond_weight(self) -> float:
+        """cond_weight, ramped linearly from 0 over the first cond_warmup_steps G updates."""
+        warmup = self.hparams.cond_warmup_steps
+        ramp = 1.0 if warmup <= 0 else min(1.0, int(self.g_steps) / warmup)
+        return self.hparams.cond_weight * ramp
+
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device)
 
@@ -173,7 +182,7 @@ class FoleyGANModule(pl.LightningModule):
             real_out = {k: v[: labels.shape[0]] for k, v in out.items()}
             adv = hinge_d(logits_real, logits_fake)
             cond = self._cond_loss(real_out, labels, source)
-            loss = adv + self.hparams.cond_weight * cond
+            loss = adv + self._cond_weight() * cond
             self._optimize(opt, loss)
         return {"train/d/loss": loss, "train/d/adv": adv, "train/d/cond": cond,
                 "train/d/logits_real": logits_real.mean(),
@@ -187,7 +196,7 @@ class FoleyGANModule(pl.LightningModule):
             out = self.discriminator(self.generator(self._z(labels.shape[0]), labels), labels)
             adv = hinge_g(out["logits"].float())
             cond = self._cond_loss(out, labels, source)
-            loss = adv + self.hparams.cond_weight * cond
+            loss = adv + self._cond_weight() * cond
             self._optimize(opt, loss)
         self.g_steps += 1
         self.g_ema.update(self.generator, step=int(self.g_steps))
@@ -199,6 +208,7 @@ class FoleyGANModule(pl.LightningModule):
         for _ in range(self.hparams.d_steps_per_g_step):
             logs.update(self._d_step(batch, source))
         logs.update(self._g_step(batch, source))
+        logs["train/cond_weight"] = torch.tensor(self._cond_weight())
         self.log_dict({k: v.detach() for k, v in logs.items()}, prog_bar=False,
                       batch_size=batch["label"].shape[0])
 

@@ -55,6 +55,17 @@ class GeneratorForSynthesis(nn.Module):
         return self.generate(labels, z)
 
 
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file as given, or the newest `last.ckpt` below a run folder."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    found = sorted(path.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise FileNotFoundError(f"no last.ckpt below the run folder {path}; {_HOW}")
+    return found[-1]
+
+
 def _read_checkpoint(path: Path, map_location) -> dict:
     if not path.is_file():
         raise FileNotFoundError(f"generator checkpoint {path} not found: {_HOW}")
@@ -81,12 +92,13 @@ def load_generator(
     untrained: bool = False,
     init_seed: int = 0,
 ) -> GeneratorForSynthesis:
-    """FoleyGANModule checkpoint -> GeneratorForSynthesis (EMA weights when present).
+    """FoleyGANModule checkpoint (or a run folder: its newest last.ckpt) -> GeneratorForSynthesis
+    (EMA weights when present).
 
     `untrained=True` keeps the checkpoint's architecture, normaliser and class names but leaves
     G at its initialisation (seeded by `init_seed`): the baseline a trained G must beat.
     """
-    path = Path(ckpt_path)
+    path = resolve_checkpoint(ckpt_path)
     ckpt = _read_checkpoint(path, map_location)
     hp, state = ckpt["hyper_parameters"], ckpt["state_dict"]
     num_classes = int(hp.get("num_classes", 7))

@@ -1,5 +1,10 @@
-"""Per-band min/max scaling of raw log-mel to the generator's tanh range [-1, 1].
+"""Per-band affine map of raw log-mel to the generator's tanh range [-1, 1], centred on the mean.
 
+normalize(x) = (x - mean) / half_span with half_span = max(max - mean, mean - min) per band, so
+the training data lie in [-1, 1] and the band's mean maps to 0. Centring on the mean (rather
+than on (min + max) / 2) matters for Foley log-mels, which sit near the floor most of the time:
+an untrained G, whose tanh output starts around 0, then starts at the data's average level
+instead of a loud mid-range, and the last layer's bias need not travel there first.
 The statistics are buffers, so a GAN checkpoint carries them and synthesis needs no data.
 """
 
@@ -19,6 +24,7 @@ class MelNormalizer(nn.Module):
         self.n_mels = n_mels
         self.register_buffer("lo", torch.zeros(n_mels))
         self.register_buffer("hi", torch.ones(n_mels))
+        self.register_buffer("center", torch.full((n_mels,), 0.5))
         self.register_buffer("fitted", torch.tensor(False))
 
     @property
@@ -26,7 +32,10 @@ class MelNormalizer(nn.Module):
         return bool(self.fitted)
 
     def fit(self, stats: dict[str, torch.Tensor]) -> MelNormalizer:
-        """Take per-band 'min' and 'max' [n_mels] (e.g. `FoleyDataModule.mel_stats()`)."""
+        """Take per-band 'min', 'max' and optional 'mean' [n_mels] (`datamodule.mel_stats()`).
+
+        Without 'mean' the centre is (min + max) / 2: a plain min/max scaling.
+        """
         missing = [k for k in ("min", "max") if k not in stats]
         if missing:
             raise ValueError(
@@ -42,8 +51,16 @@ class MelNormalizer(nn.Module):
             )
         if bool((hi < lo).any()):
             raise ValueError("mel stats have max < min in some band; recompute the statistics")
+        center = stats.get("mean", (lo + hi) / 2)
+        center = torch.as_tensor(center, dtype=torch.float32).flatten()
+        if center.shape != (self.n_mels,):
+            raise ValueError(
+                f"mel stats 'mean' must be per band [{self.n_mels}], got "
+                f"{tuple(center.shape)}; check the datamodule's n_mels"
+            )
         self.lo.copy_(lo)
         self.hi.copy_(hi)
+        self.center.copy_(torch.minimum(torch.maximum(center, lo), hi))
         self.fitted.fill_(True)
         return self
 
@@ -57,18 +74,17 @@ class MelNormalizer(nn.Module):
             raise ValueError(f"expected mel [B, {self.n_mels}, T], got shape {tuple(x.shape)}")
 
     def _scale(self) -> tuple[torch.Tensor, torch.Tensor]:
-        lo = self.lo.view(1, -1, 1)
-        span = (self.hi - self.lo).clamp_min(_EPS).view(1, -1, 1)
-        return lo, span
+        half = torch.maximum(self.hi - self.center, self.center - self.lo).clamp_min(_EPS)
+        return self.center.view(1, -1, 1), half.view(1, -1, 1)
 
     def normalize(self, mel: torch.Tensor) -> torch.Tensor:
         # mel [B, n_mels, T] raw log-mel -> [B, n_mels, T] in [-1, 1]
         self._check(mel)
-        lo, span = self._scale()
-        return (2.0 * (mel.float() - lo) / span - 1.0).clamp(-1.0, 1.0)
+        center, half = self._scale()
+        return ((mel.float() - center) / half).clamp(-1.0, 1.0)
 
     def denormalize(self, x: torch.Tensor) -> torch.Tensor:
         # x [B, n_mels, T] in [-1, 1] -> raw log-mel [B, n_mels, T]
         self._check(x)
-        lo, span = self._scale()
-        return (x.float() + 1.0) * 0.5 * span + lo
+        center, half = self._scale()
+        return x.float() * half + center

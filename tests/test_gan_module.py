@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -76,6 +77,17 @@ def _tiny_encoder_file(tmp_path) -> str:
 def test_option_errors(kwargs, match) -> None:
     with pytest.raises(ValueError, match=match):
         FoleyGANModule(**{**SMALL, **kwargs})
+
+
+@pytest.mark.parametrize("warmup", [0, 10])
+def test_cond_weight_warmup_ramps_linearly(warmup: int) -> None:
+    model = FoleyGANModule(**SMALL, loss="2c", cond_weight=0.5, cond_warmup_steps=warmup)
+    weights = []
+    for g_steps in (0, 5, 10, 20):
+        model.g_steps.fill_(g_steps)
+        weights.append(model._cond_weight())
+    expected = [0.5] * 4 if warmup == 0 else [0.0, 0.25, 0.5, 0.5]
+    assert weights == pytest.approx(expected)
 
 
 def test_projection_default_follows_loss() -> None:
@@ -223,6 +235,11 @@ def test_untrained_export_keeps_init_and_normaliser(tmp_path) -> None:
     assert torch.equal(untrained.generate(labels, z), again.generate(labels, z))  # seeded init
     assert not torch.allclose(untrained.generate(labels, z), trained.generate(labels, z))
     assert torch.equal(untrained.mel_norm.lo, model.mel_norm.lo)
+    run = tmp_path / "run" / "version_0" / "checkpoints"
+    run.mkdir(parents=True)
+    shutil.copyfile(path, run / "last.ckpt")
+    from_folder = load_generator(tmp_path / "run")  # a run folder resolves to its last.ckpt
+    assert torch.equal(from_folder.generate(labels, z), trained.generate(labels, z))
 
 
 def test_export_errors(tmp_path) -> None:

@@ -12,7 +12,7 @@ from lightning_modules.mel_norm import MelNormalizer
 
 def _stats(n_mels: int = 4) -> dict:
     lo = torch.linspace(-11.5, -6.0, n_mels)
-    return {"min": lo, "max": lo + torch.linspace(2.0, 9.0, n_mels), "mean": lo, "std": lo.abs()}
+    return {"min": lo, "max": lo + torch.linspace(2.0, 9.0, n_mels)}
 
 
 def test_round_trip_and_range() -> None:
@@ -24,9 +24,25 @@ def test_round_trip_and_range() -> None:
     x = norm.normalize(mel)
     assert x.min() >= -1.0 and x.max() <= 1.0
     assert torch.allclose(norm.denormalize(x), mel, atol=1e-5)
+    # no mean given: a plain min/max map, min -> -1 and max -> +1
     ends = norm.normalize(torch.stack([stats["min"], stats["max"]], dim=1).unsqueeze(0))
     assert torch.allclose(ends[0, :, 0], -torch.ones(4))
     assert torch.allclose(ends[0, :, 1], torch.ones(4))
+
+
+def test_mean_maps_to_zero_and_data_range_fits() -> None:
+    stats = _stats()
+    stats["mean"] = stats["min"] + 0.25 * (stats["max"] - stats["min"])  # near the floor
+    norm = MelNormalizer(4).fit(stats)
+    assert torch.allclose(norm.normalize(stats["mean"].view(1, 4, 1)), torch.zeros(1, 4, 1))
+    ends = norm.normalize(torch.stack([stats["min"], stats["max"]], dim=1).unsqueeze(0))
+    # half span = max - mean = 0.75 span: max -> +1, min -> -0.25 / 0.75 = -1/3, no clipping
+    assert torch.allclose(ends[0, :, 1], torch.ones(4))
+    assert torch.allclose(ends[0, :, 0], torch.full((4,), -1.0 / 3.0))
+    mel = stats["min"].view(1, 4, 1) + torch.rand(2, 4, 5) * (stats["max"] - stats["min"]).view(
+        1, 4, 1
+    )
+    assert torch.allclose(norm.denormalize(norm.normalize(mel)), mel, atol=1e-5)
 
 
 def test_clamps_out_of_range_and_constant_band() -> None:
