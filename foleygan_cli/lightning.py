@@ -8,6 +8,8 @@ agree between data and model (number of classes, mel size) are linked, never typ
 
 from __future__ import annotations
 
+import sys
+
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 
 from datamodules.datamodule import FoleyDataModule
@@ -41,8 +43,22 @@ class FoleyCLI(LightningCLI):
         )
 
 
+def _finish_wandb() -> None:
+    """Close a W&B run (if one was started) so that its files are complete when we return."""
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
+
+
 def run_lightning_cli(args: list[str]) -> FoleyCLI:
     """Run `fit` / `validate` / `test` / `predict` with the project's parser settings."""
+    try:
+        return _build_cli(args)
+    finally:
+        _finish_wandb()
+
+
+def _build_cli(args: list[str]) -> FoleyCLI:
     return FoleyCLI(
         datamodule_class=FoleyDataModule,
         subclass_mode_model=True,
