@@ -34,6 +34,14 @@ class MelParams:
         return (num_samples + 2 * pad - self.n_fft) // self.hop_length + 1
 
 
+def slaney_mel_basis(
+    sample_rate: int, n_fft: int, n_mels: int, f_min: float, f_max: float
+) -> torch.Tensor:
+    """librosa's default mel filterbank (Slaney scale, Slaney norm): [n_mels, n_fft // 2 + 1]."""
+    basis = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
+    return torch.from_numpy(basis).float()
+
+
 class LogMelSpectrogram(nn.Module):
     """wav [B, N] float in [-1, 1] -> log-mel [B, n_mels, T], HiFi-GAN's `mel_spectrogram`.
 
@@ -54,10 +62,8 @@ class LogMelSpectrogram(nn.Module):
     ) -> None:
         super().__init__()
         self.params = MelParams(sample_rate, n_fft, hop_length, win_length, n_mels, f_min, f_max)
-        basis = librosa.filters.mel(
-            sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max
-        )
-        self.register_buffer("mel_basis", torch.from_numpy(basis).float(), persistent=False)
+        basis = slaney_mel_basis(sample_rate, n_fft, n_mels, f_min, f_max)
+        self.register_buffer("mel_basis", basis, persistent=False)
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

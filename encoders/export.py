@@ -18,6 +18,7 @@ from torch import nn
 
 from datamodules.atomic import atomic_torch_save
 from datamodules.mel import MelParams
+from datamodules.torch_files import read_torch_file
 from encoders.resnet import ResNet18Encoder
 
 FORMAT = "foleygan-encoder"
@@ -125,15 +126,8 @@ def _mel_differences(expected: MelParams, found: MelParams) -> list[str]:
 
 
 def _read_payload(path: Path, map_location: str | torch.device) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"encoder export {path} not found: {HOW_TO_MAKE}")
-    try:
-        payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # any unreadable file is the same user error
-        raise ValueError(
-            f"{path} is not a foleygan encoder export ({type(error).__name__}: {error}); "
-            f"{HOW_TO_MAKE}"
-        ) from error
+    payload = read_torch_file(path, what="encoder export", how=HOW_TO_MAKE,
+                              map_location=map_location)
     found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
     if found != FORMAT:
         raise ValueError(

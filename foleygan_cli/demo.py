@@ -109,7 +109,7 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--clips-per-class", type=int, default=40)
     parser.add_argument("--encoder-epochs", type=int, default=8)
-    parser.add_argument("--gan-steps", type=int, default=480, help="global steps (D + G)")
+    parser.add_argument("--gan-steps", type=int, default=1200, help="global steps (D + G)")
     args = parser.parse_args(argv)
     start = _step("1/5 synthetic Foley set")
     make_data(args.clips_per_class)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from datamodules.classes import CLASS_NAMES
+from datamodules.torch_files import read_torch_file
 from lightning_modules.mel_norm import MelNormalizer
 from lightning_modules.sagan import Generator
 
@@ -67,14 +68,9 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
 
 
 def _read_checkpoint(path: Path, map_location) -> dict:
-    if not path.is_file():
-        raise FileNotFoundError(f"generator checkpoint {path} not found: {_HOW}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as error:  # any unreadable file is the same user error
-        raise ValueError(
-            f"{path} is not a readable checkpoint ({type(error).__name__}: {error}); {_HOW}"
-        ) from error
+    # our own Lightning checkpoints hold hyperparameters beyond tensors: weights_only=False
+    ckpt = read_torch_file(path, what="generator checkpoint", how=_HOW,
+                           map_location=map_location, weights_only=False)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "hyper_parameters" not in ckpt:
         raise ValueError(f"{path} has no state_dict / hyper_parameters; {_HOW}")
     if not any(k.startswith("generator.") for k in ckpt["state_dict"]):

@@ -136,7 +136,7 @@ def test_missing_and_wrong_files(tmp_path) -> None:
     with pytest.raises(ValueError, match="format 'something-else', expected 'foleygan-encoder'"):
         load_frozen_encoder(tmp_path / "other.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a torch file")
-    with pytest.raises(ValueError, match="junk.pt is not a foleygan encoder export"):
+    with pytest.raises(ValueError, match="junk.pt is not a readable encoder export"):
         load_frozen_encoder(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError, match="checkpoint .* not found"):
         export_encoder(tmp_path / "missing.ckpt", tmp_path / "out.pt")

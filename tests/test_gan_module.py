@@ -247,7 +247,7 @@ def test_export_errors(tmp_path) -> None:
         load_generator(tmp_path / "missing.ckpt")
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="bad.ckpt is not a readable checkpoint"):
+    with pytest.raises(ValueError, match="bad.ckpt is not a readable generator checkpoint"):
         load_generator(bad)
     other = tmp_path / "other.ckpt"
     torch.save({"state_dict": {"encoder.w": torch.zeros(1)}, "hyper_parameters": {}}, other)

@@ -22,10 +22,11 @@ samples, aligned sample for sample, with no zero gap at the start.
 
 from __future__ import annotations
 
-import librosa
 import torch
 import torchaudio.functional as AF
 from torch import nn
+
+from datamodules.mel import slaney_mel_basis
 
 
 class GriffinLimVocoder(nn.Module):
@@ -67,9 +68,7 @@ class GriffinLimVocoder(nn.Module):
             nnls_iters,
             rand_init,
         )
-        basis = torch.from_numpy(
-            librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=n_mels, fmin=f_min, fmax=f_max)
-        ).float()
+        basis = slaney_mel_basis(sample_rate, n_fft, n_mels, f_min, f_max)
         self.register_buffer("mel_basis", basis, persistent=False)  # [n_mels, n_fft // 2 + 1]
         self.register_buffer("mel_pinv", torch.linalg.pinv(basis), persistent=False)
         self.register_buffer("window", torch.hann_window(win_length), persistent=False)
