@@ -25,12 +25,7 @@ from lightning_modules.supcon import SupConEncoderModule
 TINY = {"base_width": 4, "proj_hidden": 16, "proj_dim": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _batches(views: int) -> list[dict]:

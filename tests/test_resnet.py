@@ -8,14 +8,7 @@ from torch import nn
 
 from encoders.resnet import MEL_CENTER, MEL_SCALE, BasicBlock, ResNet18Encoder
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convs gain nothing from threads and slow down ~10x on a shared, loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("frames", [344, 86, 32])

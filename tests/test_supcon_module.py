@@ -18,13 +18,7 @@ from lightning_modules.warmup_cosine import WarmupCosine
 TINY = {"base_width": 4, "proj_hidden": 16, "proj_dim": 8}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny convs gain nothing from threads and slow down ~10x on a shared, loaded CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _mels(labels: torch.Tensor, views: int = 0, noise: float = 0.3) -> torch.Tensor:
