@@ -76,7 +76,7 @@ def reference(tmp_path):
     return tmp_path / "ref", items
 
 
-def _fit(tmp_path, callback: FADCallback, epochs: int = 1) -> pl.Trainer:
+def _fit(tmp_path, callback: FADCallback, epochs: int = 1, datamodule=None) -> pl.Trainer:
     trainer = pl.Trainer(
         accelerator="cpu",
         max_epochs=epochs,
@@ -90,7 +90,7 @@ def _fit(tmp_path, callback: FADCallback, epochs: int = 1) -> pl.Trainer:
         default_root_dir=tmp_path,
         callbacks=[callback],
     )
-    trainer.fit(TinyGAN())
+    trainer.fit(TinyGAN(), datamodule=datamodule)
     return trainer
 
 
@@ -130,19 +130,7 @@ def test_reference_from_datamodule_val_items_and_schedule(tmp_path, reference) -
             return reference[1]
 
     callback = _callback(tmp_path, every_n_epochs=2, n_media_per_class=0)
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        limit_train_batches=1,
-        limit_val_batches=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        callbacks=[callback],
-    )
-    trainer.fit(TinyGAN(), datamodule=DataWithVal())
+    trainer = _fit(tmp_path, callback, epochs=2, datamodule=DataWithVal())
     assert all(key in trainer.callback_metrics for key in KEYS)
     assert callback.metric is not None and callback.metric.has_reference
     assert not (tmp_path / "media").exists()
