@@ -18,6 +18,7 @@ LOSS ?= csupcon
 TAU_C ?=
 EXPERIMENT ?=
 ENCODER_CONFIG ?= supcon_resnet18
+CALLBACKS ?= gan   # gan_cpu: FAD with the project's encoder + Griffin-Lim (no weights needed)
 NAME ?= $(if $(EXPERIMENT),$(EXPERIMENT),$(LOSS))
 ARGS ?=
 CKPT ?= runs/$(NAME)
@@ -84,7 +85,7 @@ pretrain-encoder: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
 
 train: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
 	$(FOLEYGAN) fit --config configs/trainer/$(TRAINER).yaml --config $(LOGGER_CONFIG) \
-	  --config $(DATA_CONFIG) --config configs/callbacks/gan.yaml --config $(LOSS_CONFIG) \
+	  --config $(DATA_CONFIG) --config configs/callbacks/$(strip $(CALLBACKS)).yaml --config $(LOSS_CONFIG) \
 	  $(EXPERIMENT_CONFIG) --data.data_root=$(DATA) --trainer.logger.init_args.name=$(NAME) \
 	  $(if $(TAU_C),--model.init_args.tau_c=$(TAU_C),) $(ARGS)
 
