@@ -24,6 +24,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "export a frozen SupCon encoder from a checkpoint",
     ),
     "synth": ("foleygan_cli.synth", "generate clips per class in the DCASE submission layout"),
+    "probe": (
+        "foleygan_cli.probe",
+        "per-class accuracy of the frozen encoder's probe on a generator's mels",
+    ),
     "fad": ("foleygan_cli.fad", "per-class FAD of a folder of wavs against a reference folder"),
     "fetch-vggish": (
         "foleygan_cli.fetch_vggish",
