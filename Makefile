@@ -34,7 +34,7 @@ EXPERIMENT_CONFIG = $(if $(EXPERIMENT),--config configs/experiment/$(EXPERIMENT)
 LOGGER_CONFIG = configs/logger/$(LOGGER).yaml
 
 .PHONY: setup test test-slow lint demo bench bench-quick data data-cache synthetic \
-        pretrain-encoder train synth fad sweep report fetch-vggish clean-demo
+        pretrain-encoder train synth fad sweep report fetch-vggish clean-demo tiny-gan
 
 setup: $(STAMP)
 
@@ -100,6 +100,27 @@ sweep: setup
 
 report: setup
 	$(FOLEYGAN) report runs/$(NAME)
+
+# ---- the quick CPU check: 1 s crops, encoder + GAN + probe (under 10 minutes on 2 cores) -----
+#   make tiny-gan              hinge + projection D
+#   make tiny-gan LOSS=csupcon any configs/gan/*.yaml (2c, 2c-label, csupcon, csupcon-label)
+TINY := runs/tiny_1s
+TINY_STACK = --config configs/trainer/cpu.yaml --config configs/logger/csv.yaml \
+  --config configs/data/synthetic.yaml --data.data_root=data/synthetic \
+  --trainer.logger.init_args.save_dir=$(TINY)
+tiny-gan: LOSS = hinge
+
+$(TINY)/encoder.pt: | setup synthetic
+	$(FOLEYGAN) fit $(TINY_STACK) --config configs/encoder/supcon_tiny.yaml \
+	  --config configs/experiment/encoder.yaml --data.num_samples=22050 \
+	  --trainer.max_epochs=8 --trainer.logger.init_args.name=encoder \
+	  --model.init_args.export_path=$@
+
+tiny-gan: setup synthetic $(TINY)/encoder.pt
+	$(FOLEYGAN) fit $(TINY_STACK) --config $(LOSS_CONFIG) --config configs/gan/tiny.yaml \
+	  --config configs/experiment/tiny_1s.yaml --model.init_args.encoder_path=$(TINY)/encoder.pt \
+	  --trainer.logger.init_args.name=$(LOSS) $(ARGS)
+	$(FOLEYGAN) probe $(TINY)/$(LOSS) --encoder $(TINY)/encoder.pt --out $(TINY)/$(LOSS)/probe.json
 
 # ---- the demo: the whole pipeline on the synthetic set, on a CPU ---------------------------
 demo: setup
