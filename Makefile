@@ -103,8 +103,9 @@ report: setup
 
 # ---- the quick CPU check: 1 s crops, encoder + GAN + probe (under 10 minutes on 2 cores) -----
 #   make tiny-gan              hinge + projection D
-#   make tiny-gan LOSS=csupcon any configs/gan/*.yaml (2c, 2c-label, csupcon, csupcon-label)
+#   make tiny-gan LOSS=csupcon TAU_C=0.1   any configs/gan/*.yaml; the report's S2 here
 TINY := runs/tiny_1s
+TINY_NAME = $(LOSS)$(if $(TAU_C),_tau_c$(TAU_C),)
 TINY_STACK = --config configs/trainer/cpu.yaml --config configs/logger/csv.yaml \
   --config configs/data/synthetic.yaml --data.data_root=data/synthetic \
   --trainer.logger.init_args.save_dir=$(TINY)
@@ -119,8 +120,9 @@ $(TINY)/encoder.pt: | setup synthetic
 tiny-gan: setup synthetic $(TINY)/encoder.pt
 	$(FOLEYGAN) fit $(TINY_STACK) --config $(LOSS_CONFIG) --config configs/gan/tiny.yaml \
 	  --config configs/experiment/tiny_1s.yaml --model.init_args.encoder_path=$(TINY)/encoder.pt \
-	  --trainer.logger.init_args.name=$(LOSS) $(ARGS)
-	$(FOLEYGAN) probe $(TINY)/$(LOSS) --encoder $(TINY)/encoder.pt --out $(TINY)/$(LOSS)/probe.json
+	  $(if $(TAU_C),--model.init_args.tau_c=$(TAU_C),) --trainer.logger.init_args.name=$(TINY_NAME) $(ARGS)
+	$(FOLEYGAN) probe $(TINY)/$(TINY_NAME) --encoder $(TINY)/encoder.pt \
+	  --out $(TINY)/$(TINY_NAME)/probe.json
 
 # ---- the demo: the whole pipeline on the synthetic set, on a CPU ---------------------------
 demo: setup

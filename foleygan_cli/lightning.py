@@ -59,6 +59,10 @@ def run_lightning_cli(args: list[str]) -> FoleyCLI:
 
 
 def _build_cli(args: list[str]) -> FoleyCLI:
+    # `foleygan fit ...` passes the process's own argv: let LightningCLI read sys.argv itself
+    # (same parse, without its "args and command line arguments" warning on every run)
+    if list(args) == sys.argv[1:]:
+        args = None
     return FoleyCLI(
         datamodule_class=FoleyDataModule,
         subclass_mode_model=True,
