@@ -4,6 +4,7 @@ mel images), the FAD table(s) and the training curves. Opens from disk, no serve
 Layout read from a run folder (what `make demo` writes; every part is optional):
   <run>/synth/<class>/*.wav        generated clips (DCASE layout)
   <run>/fad*.csv                   `Category,FAD` tables (one column per file)
+  <run>/probe.json (+ probe.png)   `foleygan probe --out`: per-class accuracy of the encoder probe
   <run>/**/metrics.csv             CSVLogger metrics -> training curves
 Real clips come from `real_dir` (any layout `discover_dataset` accepts).
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import shutil
 from pathlib import Path
 
@@ -73,9 +75,10 @@ def read_fad_csv(path: Path) -> dict[str, float]:
     return {SNAKE_TO_CAMEL.get(r["Category"], r["Category"]): float(r["FAD"]) for r in rows}
 
 
-def _fad_table(tables: dict[str, dict[str, float]]) -> str:
+def _class_table(tables: dict[str, dict[str, float]], missing: str) -> str:
+    """{column title: {class or "mean": value}} -> an HTML table with one row per class."""
     if not tables:
-        return "<p>No FAD table found (run <code>foleygan fad</code>).</p>"
+        return f"<p>{missing}</p>"
     names = list(tables)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = []
@@ -86,6 +89,32 @@ def _fad_table(tables: dict[str, dict[str, float]]) -> str:
         tds = "".join("<td>–</td>" if c is None else f"<td>{c:.3f}</td>" for c in cells)
         rows.append(f"<tr><th>{html.escape(cls)}</th>{tds}</tr>")
     return f"<table><tr><th>class</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def read_probe_json(path: Path) -> dict[str, dict[str, float]]:
+    """`foleygan probe --out` JSON -> {"trained": {ClassName: acc, "mean": acc}, ...}."""
+    payload = json.loads(path.read_text())
+    tables = {}
+    for title, accs in payload["accuracy"].items():
+        row = {n: a for n, a in zip(payload["class_names"], accs, strict=True) if a is not None}
+        row["mean"] = sum(row.values()) / max(len(row), 1)
+        tables[title] = row
+    return tables
+
+
+def _probe_section(run_dir: Path) -> str:
+    path = run_dir / "probe.json"
+    if not path.is_file():
+        return ""
+    image = path.with_suffix(".png")
+    img = ""
+    if image.is_file():
+        img = f'<img class="curves" src="{image.name}" alt="probe confusion matrix">'
+    return (
+        "<h2>Does G draw the class it is asked for?</h2><p>Per-class accuracy of the frozen "
+        "encoder's probe on generated mels (chance = 1 / classes).</p>"
+        f"{_class_table(read_probe_json(path), '')}{img}"
+    )
 
 
 class _AssetWriter:
@@ -161,7 +190,9 @@ def write_report(
     writer = _AssetWriter(run_dir)
     body = (
         f'<h1>{html.escape(title)}</h1><p id="media-status">checking media…</p>'
-        f"<h2>FAD per class</h2>{_fad_table(tables)}"
+        f"<h2>FAD per class</h2>"
+        f"{_class_table(tables, 'No FAD table found (run <code>foleygan fad</code>).')}"
+        f"{_probe_section(run_dir)}"
         f"{_class_sections(writer, generated, real)}"
         f"<h2>Training curves</h2>{_curves(run_dir, run_dir)}"
     )

@@ -2,10 +2,13 @@
 
 1. the synthetic set (data/synthetic, 7 x 40 clips) and a held-out one (data/synthetic_eval);
 2. encoder E: SupCon pretraining (tiny config) -> runs/demo/encoder.pt;
-3. GAN: C-SupCon without labels, tau_d 0.1, tau_c 1.0 (the report's best), CPU-sized, with the
-   FAD callback at validation;
-4. 100 clips per class in the DCASE layout from the trained and from the untrained generator;
-5. `foleygan fad` of both against the held-out clips, a per-class table, the listening report.
+3. GAN: C-SupCon without labels, tau_d 0.1, tau_c 0.1 (the report's S2), CPU-sized, with the
+   FAD callback at validation. tau_c 1.0 (S3, the report's best FAD after full training) does
+   not learn the classes in a few hundred updates (README, `make tiny-gan`);
+4. the encoder probe on 100 generated mels per class, trained vs untrained (`foleygan probe`);
+5. 100 clips per class in the DCASE layout from the trained and from the untrained generator,
+   `foleygan fad` of both against the held-out clips, a per-class table;
+6. the listening report.
 FAD here uses the project's encoder as the embedding (no VGGish weights offline): the numbers
 compare runs of this demo, not the challenge's table.
 """
@@ -111,17 +114,22 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--encoder-epochs", type=int, default=8)
     parser.add_argument("--gan-steps", type=int, default=1200, help="global steps (D + G)")
     args = parser.parse_args(argv)
-    start = _step("1/5 synthetic Foley set")
+    start = _step("1/6 synthetic Foley set")
     make_data(args.clips_per_class)
-    _step("2/5 encoder E (SupCon pretraining)")
+    _step("2/6 encoder E (SupCon pretraining)")
     pretrain_encoder(args.encoder_epochs)
-    _step("3/5 GAN (C-SupCon, no labels, tau_d 0.1, tau_c 1.0)")
+    _step("3/6 GAN (C-SupCon, no labels, tau_d 0.1, tau_c 0.1: the report's S2)")
     ckpt = train_gan(args.gan_steps)
-    _step("4/5 synthesis (100 clips per class) and FAD against held-out clips")
+    _step("4/6 does G draw the class it is asked for? (encoder probe, 100 mels per class)")
+    from foleygan_cli.probe import main as probe
+
+    if probe([str(ckpt), "--encoder", str(ENCODER), "--out", str(RUN / "probe.json")]) != 0:
+        return 1
+    _step("5/6 synthesis (100 clips per class) and FAD against held-out clips")
     trained = synth_and_score(ckpt, untrained=False)
     untrained = synth_and_score(ckpt, untrained=True)
     print_table(trained, untrained)
-    _step("5/5 listening report")
+    _step("6/6 listening report")
     from evaluation.report import write_report
 
     report = write_report(RUN, real_dir=HELD_OUT, synth_dir=RUN / "synth")

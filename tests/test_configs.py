@@ -57,7 +57,7 @@ def test_kt_systems_match_the_report(system: str) -> None:
 def test_demo_and_encoder_stacks_parse() -> None:
     demo = resolved("configs/callbacks/demo.yaml", "configs/gan/csupcon.yaml",
                     "configs/gan/tiny.yaml", "configs/experiment/demo.yaml")
-    assert demo["model"]["init_args"]["tau_c"] == 1.0 and demo["data"]["batch_size"] == 8
+    assert demo["model"]["init_args"]["tau_c"] == 0.1 and demo["data"]["batch_size"] == 8
     encoder = resolved("configs/encoder/supcon_tiny.yaml", "configs/experiment/encoder.yaml")
     assert encoder["data"]["two_view"] is True
     assert encoder["model"]["class_path"] == "lightning_modules.supcon.SupConEncoderModule"

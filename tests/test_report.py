@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -29,6 +30,9 @@ def run_dir(tmp_path):
     (run / "fad.csv").write_text(
         "Category,FAD\n" + "".join(f"{s},{i + 0.5}\n" for i, s in enumerate(SNAKE_NAMES))
     )
+    (run / "probe.json").write_text(json.dumps({
+        "class_names": CLASS_NAMES, "accuracy": {"trained": [1.0, 0.5, 0.0, 1.0, 1.0, 1.0, 0.0],
+                                                 "untrained": [0.0] * 5 + [1.0, 0.0]}}))
     logs = run / "gan" / "version_0"
     logs.mkdir(parents=True)
     (logs / "metrics.csv").write_text(
@@ -48,6 +52,8 @@ def test_report_content(run_dir):
     assert len(list((run / "report_assets").glob("*.wav"))) == 8
     assert (run / "report_assets" / "curves_0.png").stat().st_size > 1000
     assert "<td>3.500</td>" in page  # keyboard row of fad.csv
+    assert "<tr><th>Footstep</th><td>0.500</td><td>0.000</td></tr>" in page  # probe.json
+    assert "<tr><th>mean</th><td>0.643</td><td>0.143</td></tr>" in page  # 4.5 / 7 and 1 / 7
 
 
 def test_read_fad_csv_maps_snake_case(tmp_path):
