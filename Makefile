@@ -34,7 +34,7 @@ EXPERIMENT_CONFIG = $(if $(EXPERIMENT),--config configs/experiment/$(EXPERIMENT)
 LOGGER_CONFIG = configs/logger/$(LOGGER).yaml
 
 .PHONY: setup test test-slow lint demo bench bench-quick data data-cache synthetic \
-        pretrain-encoder train synth fad sweep report fetch-vggish clean-demo tiny-gan
+        pretrain-encoder train synth fad sweep report fetch-vggish tiny-gan
 
 setup: $(STAMP)
 
