@@ -51,23 +51,26 @@ def _finish_wandb() -> None:
 
 
 def run_lightning_cli(args: list[str]) -> FoleyCLI:
-    """Run `fit` / `validate` / `test` / `predict` with the project's parser settings."""
+    """Run `fit` / `validate` / `test` / `predict` with the project's parser settings.
+
+    `args` become the process's argv for the duration: LightningCLI parses sys.argv itself (no
+    "args and command line arguments" warning when a tool such as `foleygan demo` calls it), and
+    DDP's subprocess launcher, which re-runs sys.argv for the other ranks, starts this command.
+    """
+    saved = sys.argv
+    sys.argv = [saved[0], *args]
     try:
-        return _build_cli(args)
+        return _build_cli()
     finally:
+        sys.argv = saved
         _finish_wandb()
 
 
-def _build_cli(args: list[str]) -> FoleyCLI:
-    # `foleygan fit ...` passes the process's own argv: let LightningCLI read sys.argv itself
-    # (same parse, without its "args and command line arguments" warning on every run)
-    if list(args) == sys.argv[1:]:
-        args = None
+def _build_cli() -> FoleyCLI:
     return FoleyCLI(
         datamodule_class=FoleyDataModule,
         subclass_mode_model=True,
         parser_kwargs={"parser_mode": "omegaconf+"},
         save_config_callback=SaveAndUploadConfig,
         save_config_kwargs={"overwrite": True},
-        args=args,
     )

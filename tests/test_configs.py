@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import sys
-from unittest import mock
 
 import pytest
 import yaml
@@ -21,13 +20,13 @@ KT_SYSTEMS = {"kt_s0": ("2c", (False, 0.1)), "kt_s1": ("2c", (False, 1.0)),
 
 def resolved(*configs: str, extra: tuple[str, ...] = ()) -> dict:
     """The config `foleygan fit --config ... --print_config` resolves to."""
-    out = io.StringIO()
+    out, argv = io.StringIO(), list(sys.argv)
     args = ["fit", *(a for c in (*BASE, *configs) for a in ("--config", c)), *extra,
             "--print_config"]
-    with (contextlib.redirect_stdout(out), mock.patch.object(sys, "argv", ["foleygan"]),
-          pytest.raises(SystemExit) as done):
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit) as done:
         run_lightning_cli(args)
     assert done.value.code in (0, None), out.getvalue()[-2000:]
+    assert sys.argv == argv  # the CLI restores the process's argv
     return yaml.safe_load(out.getvalue())
 
 
