@@ -13,6 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from evaluation.synthesis import module_device
+
 
 def _check_pair(generator: nn.Module, encoder: nn.Module) -> list[str]:
     names = list(getattr(generator, "class_names", []))
@@ -52,9 +54,10 @@ def probe_confusion(
     noise = torch.Generator(device="cpu").manual_seed(seed)
     z = torch.randn(labels.shape[0], generator.z_dim, generator=noise)
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.long)
+    device = module_device(encoder)
     for start in range(0, labels.shape[0], batch_size):
         chunk = labels[start:start + batch_size]
         mel = generator.generate(chunk, z[start:start + batch_size])
-        predicted = encoder.classify(mel.to(next(encoder.parameters()).device)).argmax(dim=1)
+        predicted = encoder.classify(mel.to(device)).argmax(dim=1)
         confusion.index_put_((chunk, predicted.cpu()), torch.ones_like(chunk), accumulate=True)
     return confusion
