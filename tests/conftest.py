@@ -26,3 +26,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def make_cpu_trainer(**kwargs):
+    """A quiet single-process CPU Trainer (no logger, checkpoints, bars or summary) for tests.
+
+    Keyword arguments override the defaults (e.g. `max_steps=4`, `logger=...`, `callbacks=[...]`).
+    """
+    import pytorch_lightning as pl
+
+    options = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
+                   enable_progress_bar=False, enable_model_summary=False,
+                   num_sanity_val_steps=0)
+    options.update(kwargs)
+    return pl.Trainer(**options)
+
+
+@pytest.fixture()
+def cpu_trainer():
+    """The factory `make_cpu_trainer(**overrides) -> pl.Trainer`, as a fixture."""
+    return make_cpu_trainer

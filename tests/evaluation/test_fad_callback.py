@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from conftest import make_cpu_trainer
 from datamodules.classes import CLASS_NAMES
 from evaluation.callbacks import FADCallback
 
@@ -77,19 +78,9 @@ def reference(tmp_path):
 
 
 def _fit(tmp_path, callback: FADCallback, epochs: int = 1, datamodule=None) -> pl.Trainer:
-    trainer = pl.Trainer(
-        accelerator="cpu",
-        max_epochs=epochs,
-        limit_train_batches=1,
-        limit_val_batches=1,
-        num_sanity_val_steps=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        default_root_dir=tmp_path,
-        callbacks=[callback],
-    )
+    trainer = make_cpu_trainer(max_epochs=epochs, limit_train_batches=1, limit_val_batches=1,
+                               num_sanity_val_steps=1, default_root_dir=tmp_path,
+                               callbacks=[callback])
     trainer.fit(TinyGAN(), datamodule=datamodule)
     return trainer
 

@@ -18,7 +18,7 @@ import pytest
 import torch
 
 HERE = Path(__file__).resolve()
-ROOT = HERE.parents[1]
+ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE.parent))
 
 
@@ -28,8 +28,8 @@ def _d_params(module) -> list[torch.Tensor]:
 
 def _run_ranks(out_dir: Path) -> None:
     import pytorch_lightning as pl
-    from test_gan_module import SMALL, TinyData
 
+    from gan_fixtures import SMALL, TinyData
     from lightning_modules.gan import FoleyGANModule
 
     class Recording(FoleyGANModule):
@@ -62,8 +62,7 @@ def _run_ranks(out_dir: Path) -> None:
 
 @pytest.mark.slow
 def test_ddp_loss_and_gradient_match_one_process(tmp_path: Path) -> None:
-    from test_gan_module import SMALL
-
+    from gan_fixtures import SMALL
     from lightning_modules.gan import FoleyGANModule
     from lightning_modules.losses.contrastive import conditional_contrastive_loss
 

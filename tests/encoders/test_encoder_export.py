@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from conftest import make_cpu_trainer
 from datamodules.mel import MelParams
 from encoders.export import (
     FORMAT,
@@ -53,9 +54,7 @@ class _TinyData(pl.LightningDataModule):
 
 def _trained_module(tmp_path: Path, mel_params: MelParams | None = None) -> tuple:
     module = SupConEncoderModule(**TINY, export_path=str(tmp_path / "auto.pt"))
-    trainer = pl.Trainer(accelerator="cpu", max_epochs=1, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False,
-                         num_sanity_val_steps=0)
+    trainer = make_cpu_trainer(max_epochs=1)
     data = _TinyData(mel_params or MelParams())
     trainer.fit(module, datamodule=data)
     ckpt = tmp_path / "enc.ckpt"

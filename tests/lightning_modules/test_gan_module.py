@@ -9,55 +9,20 @@ from types import SimpleNamespace
 import pytest
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
+from conftest import make_cpu_trainer
 from datamodules.mel import MelParams
 from encoders.export import FrozenEncoder, export_from_module
 from encoders.resnet import ResNet18Encoder
+from gan_fixtures import SHAPE, SMALL, TinyData, _Mels
 from lightning_modules.gan import FoleyGANModule
 from lightning_modules.gan_steps import mean_pairwise_rms
 from lightning_modules.generator_export import load_generator
 
-SHAPE = (16, 32)
-SMALL = dict(num_classes=3, mel_shape=SHAPE, z_dim=8, g_width=8, d_width=8, n_stages=2,
-             embed_dim=16, ema_start=2, class_names=["A", "B", "C"], val_per_class=4)
-
-
-class _Mels(Dataset):
-    def __init__(self, n: int = 8) -> None:
-        g = torch.Generator().manual_seed(0)
-        self.labels = torch.arange(n) % 3
-        self.mel = torch.randn(n, *SHAPE, generator=g) + self.labels.view(-1, 1, 1) - 6.0
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> dict:
-        return {"mel": self.mel[i], "label": self.labels[i]}
-
-
-class TinyData(pl.LightningDataModule):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ds = _Mels()
-        self.mel_params = MelParams()
-
-    def train_dataloader(self) -> DataLoader:
-        return DataLoader(self.ds, batch_size=4, drop_last=True)
-
-    def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.ds, batch_size=4)
-
-    def mel_stats(self) -> dict:
-        return {"min": self.ds.mel.amin(dim=(0, 2)), "max": self.ds.mel.amax(dim=(0, 2))}
-
 
 def _trainer(tmp_path=None, **kwargs) -> pl.Trainer:
-    args = dict(accelerator="cpu", devices=1, logger=False, enable_checkpointing=False,
-                enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                default_root_dir=tmp_path)
-    args.update(kwargs)
-    return pl.Trainer(**args)
+    return make_cpu_trainer(**{"limit_val_batches": 0, "default_root_dir": tmp_path, **kwargs})
 
 
 def _tiny_encoder_file(tmp_path) -> str:

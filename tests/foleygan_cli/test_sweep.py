@@ -12,7 +12,7 @@ import pytest
 from datamodules.classes import CLASS_NAMES
 from foleygan_cli.sweep import load_sweep, trial_command
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SWEEP = ROOT / "configs" / "sweeps" / "kt_table.yaml"
 
 
@@ -68,6 +68,7 @@ def tiny_setup(tmp_path):
     return data, encoder, callbacks
 
 
+@pytest.mark.slow  # a whole `foleygan fit` subprocess: ~1 minute on 2 cores
 def test_one_sweep_trial_offline_logs_every_class(tmp_path, tiny_setup):
     data, encoder, callbacks = tiny_setup
     params = {

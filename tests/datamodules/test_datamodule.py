@@ -12,6 +12,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import DistributedSampler
 
+from conftest import make_cpu_trainer
 from datamodules.datamodule import FoleyDataModule
 from datamodules.sampling import ClassBalancedSampler, ShardSampler
 from datamodules.split import stratified_split
@@ -180,10 +181,7 @@ def test_fit_runs_with_a_trainer(data_root: Path) -> None:
 
     dm = FoleyDataModule(str(data_root), batch_size=4, num_samples=N, two_view=True)
     model = Probe()
-    trainer = pl.Trainer(
-        max_epochs=1, accelerator="cpu", logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-    )
+    trainer = make_cpu_trainer(max_epochs=1)
     trainer.fit(model, datamodule=dm)
     # 10 train clips -> 2 full two-view batches; val_fraction 0.1 -> 1 clip (from DogBark)
     assert model.shapes == [(4, 2, 80, 16), (4, 2, 80, 16), (1, 80, 16)]

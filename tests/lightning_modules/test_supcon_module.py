@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
+from conftest import make_cpu_trainer
 from datamodules.classes import CLASS_NAMES
 from evaluation.confusion import ConfusionMatrixCallback, render_confusion
 from lightning_modules.probe import accuracies, centroid_logits, centroids_from_sums, class_sums
@@ -40,10 +41,7 @@ def _loader(n_batches: int, views: int, batch: int = 14, noise: float = 0.3) -> 
 
 
 def _trainer(**kwargs) -> pl.Trainer:
-    options = dict(accelerator="cpu", logger=False, enable_checkpointing=False,
-                   enable_progress_bar=False, enable_model_summary=False)
-    options.update(kwargs)
-    return pl.Trainer(**options)
+    return make_cpu_trainer(**{"num_sanity_val_steps": 2, **kwargs})
 
 
 def test_training_step_finite_and_backward() -> None:
