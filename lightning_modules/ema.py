@@ -1,7 +1,9 @@
 """Exponential moving average of a module's parameters, with its buffers copied.
 
 The averaged copy is a submodule (saved in the owner's state_dict, so checkpoints restore it),
-always in eval mode and without gradients.
+always in eval mode and without gradients. `update` touches all parameters with one foreach
+lerp and all buffers with one foreach copy; given the step as a tensor it never reads a value
+back to the host (no GPU sync in the training step).
 """
 
 from __future__ import annotations
@@ -32,24 +34,64 @@ class EMA(nn.Module):
 
     @property
     def started(self) -> bool:
-        """True once at least one averaging update (step >= start) has happened."""
+        """True once at least one averaging update (step >= start) has happened (reads the host)."""
         return int(self.num_updates) > 0
 
     @torch.no_grad()
-    def update(self, source: nn.Module, step: int) -> None:
-        """Average parameters (copy them while step < start); copy all buffers."""
-        averaging = step >= self.start
-        decay = self.decay if averaging else 0.0
-        for ema_p, p in zip(self.module.parameters(), source.parameters(), strict=True):
-            if decay == 0.0:
-                ema_p.copy_(p.detach())
-            else:
-                ema_p.lerp_(p.detach().to(ema_p.dtype), 1.0 - decay)
-        for ema_b, b in zip(self.module.buffers(), source.buffers(), strict=True):
-            ema_b.copy_(b)
-        if averaging:
+    def update(self, source: nn.Module, step: int | torch.Tensor) -> None:
+        """Average parameters (copy them while step < start); copy all buffers.
+
+        `step` is a Python int or a 0-d integer tensor (e.g. the owner's step buffer on the
+        GPU). A copy is a lerp with weight 1 (`end - (end - start) * 0` is exactly `end`), so
+        with a tensor step the weight is `where(step >= start, 1 - decay, 1)` and nothing is
+        read back; the numbers equal the per-parameter `copy_` / `lerp_(p, 1 - decay)` loop.
+        """
+        ema_params = list(self.module.parameters())
+        src_params = [p.detach() for p in source.parameters()]
+        _check_same_count("parameters", ema_params, src_params)
+        if isinstance(step, torch.Tensor):
+            averaging = step.detach().reshape(()) >= self.start  # 0-d bool, stays on its device
+            self._lerp_where(ema_params, src_params, averaging)
+            self.num_updates += averaging.to(self.num_updates.device, torch.long)
+        elif step >= self.start:
+            _foreach_lerp_scalar(ema_params, src_params, 1.0 - self.decay)
             self.num_updates += 1
+        else:
+            torch._foreach_copy_(ema_params, src_params)
+        ema_buffers, src_buffers = list(self.module.buffers()), list(source.buffers())
+        _check_same_count("buffers", ema_buffers, src_buffers)
+        if ema_buffers:
+            torch._foreach_copy_(ema_buffers, src_buffers)
+
+    def _lerp_where(
+        self, ema: list[torch.Tensor], src: list[torch.Tensor], averaging: torch.Tensor
+    ) -> None:
+        """ema.lerp_(src, w) with a 0-d tensor weight w = 1 - decay if averaging else 1."""
+        weights: dict[tuple[torch.dtype, torch.device], torch.Tensor] = {}
+        per_tensor = []
+        for e in ema:
+            key = (e.dtype, e.device)
+            if key not in weights:
+                one = torch.ones((), dtype=e.dtype, device=e.device)
+                avg = torch.full((), 1.0 - self.decay, dtype=e.dtype, device=e.device)
+                weights[key] = torch.where(averaging.to(e.device), avg, one)
+            per_tensor.append(weights[key])
+        src = [s if s.dtype == e.dtype else s.to(e.dtype) for e, s in zip(ema, src, strict=True)]
+        torch._foreach_lerp_(ema, src, per_tensor)
 
     def forward(self, *args, **kwargs):
         # same signature as the averaged module
         return self.module(*args, **kwargs)
+
+
+def _foreach_lerp_scalar(ema: list[torch.Tensor], src: list[torch.Tensor], weight: float) -> None:
+    src = [s if s.dtype == e.dtype else s.to(e.dtype) for e, s in zip(ema, src, strict=True)]
+    torch._foreach_lerp_(ema, src, weight)
+
+
+def _check_same_count(kind: str, ema: list, src: list) -> None:
+    if len(ema) != len(src):
+        raise ValueError(
+            f"EMA.update: the source module has {len(src)} {kind}, the averaged copy "
+            f"{len(ema)}; pass the module the EMA was built from"
+        )

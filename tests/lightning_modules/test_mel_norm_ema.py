@@ -116,3 +116,64 @@ def test_ema_errors() -> None:
         EMA(_net(), decay=1.0)
     with pytest.raises(ValueError, match="start step must be >= 0"):
         EMA(_net(), start=-1)
+
+
+def _old_loop_update(ema: EMA, source: nn.Module, step: int) -> None:
+    """The per-parameter loop EMA.update replaced (the reference for the numbers)."""
+    with torch.no_grad():
+        decay = ema.decay if step >= ema.start else 0.0
+        for ema_p, p in zip(ema.module.parameters(), source.parameters(), strict=True):
+            if decay == 0.0:
+                ema_p.copy_(p)
+            else:
+                ema_p.lerp_(p.to(ema_p.dtype), 1.0 - decay)
+        for ema_b, b in zip(ema.module.buffers(), source.buffers(), strict=True):
+            ema_b.copy_(b)
+
+
+def _perturb(net: nn.Module, seed: int) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=gen))
+    net(torch.randn(6, 3, generator=gen))  # BN statistics move too
+
+
+@pytest.mark.parametrize("tensor_step", [False, True])
+def test_ema_foreach_matches_the_old_loop_bit_for_bit(tensor_step: bool) -> None:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(3, 17), nn.BatchNorm1d(17), nn.Linear(17, 3))
+    new, old = EMA(net, decay=0.999, start=3), EMA(net, decay=0.999, start=3)
+    for step in range(1, 7):  # steps 1, 2 copy; 3..6 average
+        _perturb(net, seed=step)
+        new.update(net, step=torch.tensor(step) if tensor_step else step)
+        _old_loop_update(old, net, step)
+        new_state, old_state = new.module.state_dict(), old.module.state_dict()
+        for key, value in old_state.items():
+            assert torch.equal(new_state[key], value), f"{key} at step {step}"
+    assert int(new.num_updates) == 4 and new.started
+
+
+def test_ema_tensor_step_reads_nothing_back(monkeypatch) -> None:
+    net = _net()
+    ema = EMA(net, decay=0.9, start=1)
+    calls = []
+    for name in ("item", "__int__", "__bool__", "tolist", "cpu"):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    ema.update(net, step=torch.tensor(0))
+    ema.update(net, step=torch.tensor(5))
+    monkeypatch.undo()
+    assert calls == []
+    assert int(ema.num_updates) == 1  # only the second call averaged
+
+
+def test_ema_rejects_a_different_module() -> None:
+    ema = EMA(_net(), decay=0.9, start=0)
+    with pytest.raises(ValueError, match="pass the module the EMA was built from"):
+        ema.update(nn.Linear(3, 3), step=1)
