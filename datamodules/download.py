@@ -106,7 +106,7 @@ def fetch(
             raise DownloadError(
                 f"checksum mismatch for {url}: expected sha256 {sha256.lower()}, got {actual}; "
                 "the partial file was deleted, run the download again (or check the hash in "
-                "configs/data/download.yaml)"
+                "configs/download/dcase2023.yaml)"
             )
     os.replace(part, dest)
     return dest

@@ -1,4 +1,6 @@
-"""`foleygan download`: fetch and extract the DCASE 2023 Task 7 data (configs/data/download.yaml).
+"""`foleygan download`: fetch and extract the DCASE 2023 Task 7 data.
+
+URL, archive name and sha256 come from configs/download/dcase2023.yaml (not a LightningCLI file).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from omegaconf import OmegaConf
 
 from datamodules.download import DownloadError, UnsafeArchiveError, download_dataset
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "data" / "download.yaml"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "download" / "dcase2023.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -23,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--root", type=Path, default=Path("data"), help="folder for the data")
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="YAML with url, "
-                        "archive_name and sha256 (default: configs/data/download.yaml)")
+                        "archive_name and sha256 (default: configs/download/dcase2023.yaml)")
     parser.add_argument("--url", default=None, help="override the archive URL")
     parser.add_argument("--sha256", default=None, help="expected sha256 of the archive")
     parser.add_argument("--archive-name", default=None,
@@ -36,7 +38,7 @@ def _resolve(args: argparse.Namespace) -> tuple[str, str | None, str]:
     """(url, sha256, archive_name) from the config, overridden by the command line."""
     if not args.config.is_file():
         raise FileNotFoundError(
-            f"config {args.config} not found; pass --config configs/data/download.yaml "
+            f"config {args.config} not found; pass --config configs/download/dcase2023.yaml "
             "or give --url (and --archive-name) directly"
         )
     config = OmegaConf.to_container(OmegaConf.load(args.config), resolve=True)
