@@ -19,6 +19,7 @@ from torch import nn
 from datamodules.atomic import atomic_torch_save
 from datamodules.mel import MelParams
 from datamodules.torch_files import read_torch_file
+from encoders.probe import centroid_logits
 from encoders.resnet import ResNet18Encoder
 
 FORMAT = "foleygan-encoder"
@@ -78,12 +79,16 @@ class FrozenEncoder(nn.Module):
 
     def classify(self, mel: torch.Tensor) -> torch.Tensor:
         # mel [B, n_mels, T] -> logits [B, C] (cosine to the class centroids)
-        return self.encoder(mel) @ self.centroids.to(mel.dtype).T
+        return centroid_logits(self.encoder(mel), self.centroids)
 
 
 def export_from_module(module: nn.Module, out_path: str | os.PathLike) -> Path:
     """Write the export of a SupConEncoderModule (duck-typed: .encoder, .centroids,
-    .class_names, .mel_params) atomically; returns the path."""
+    .class_names, .mel_params) atomically; returns the path.
+
+    From a Lightning checkpoint: `foleygan export-encoder CKPT OUT`
+    (`foleygan_cli.export_encoder.export_checkpoint`), which loads the module class; this
+    package never imports the training modules."""
     payload = {
         "format": FORMAT,
         "version": VERSION,
@@ -94,27 +99,6 @@ def export_from_module(module: nn.Module, out_path: str | os.PathLike) -> Path:
         "centroids": module.centroids.detach().cpu().float().clone(),
     }
     return atomic_torch_save(payload, out_path)
-
-
-def export_encoder(ckpt_path: str | os.PathLike, out_path: str | os.PathLike) -> Path:
-    """SupConEncoderModule Lightning checkpoint -> frozen-encoder export at out_path."""
-    from lightning_modules.supcon import SupConEncoderModule  # here: supcon imports this file
-
-    ckpt = Path(ckpt_path)
-    if not ckpt.is_file():
-        raise FileNotFoundError(
-            f"checkpoint {ckpt} not found: pass a SupConEncoderModule checkpoint "
-            "(runs/<experiment>/<version>/checkpoints/*.ckpt)"
-        )
-    checkpoint = torch.load(ckpt, map_location="cpu", weights_only=False)
-    hparams = checkpoint.get("hyper_parameters", {}) if isinstance(checkpoint, dict) else {}
-    if "state_dict" not in checkpoint or "proj_dim" not in hparams or "base_width" not in hparams:
-        raise ValueError(
-            f"{ckpt} is not a SupConEncoderModule checkpoint (no state_dict / encoder "
-            "hyper-parameters); export-encoder needs the encoder pretraining checkpoint"
-        )
-    module = SupConEncoderModule.load_from_checkpoint(ckpt, map_location="cpu")
-    return export_from_module(module, out_path)
 
 
 def _mel_differences(expected: MelParams, found: MelParams) -> list[str]:

@@ -2,8 +2,9 @@
 
 For each class c, `n_per_class` mels are generated with label c (seeded noise) and classified by
 the frozen SupCon encoder E (cosine to its stored class centroids). The result is a confusion
-matrix [C, C] (rows = intended class, columns = E's prediction); `accuracies` of
-`lightning_modules.probe` turns it into the per-class figures. Chance level is 1 / C.
+matrix [C, C] (rows = intended class, columns = E's prediction); `encoders.probe.accuracies`
+turns it into the per-class figures. Chance level is 1 / C. `ProbeCallback` runs the same probe
+on the validation batches' labels during training.
 This is the "does G draw the class it was asked for" check; it says nothing about quality or
 diversity (FAD and the diversity figures do).
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from encoders.probe import confusion_counts
 from evaluation.synthesis import module_device
 
 
@@ -59,5 +61,5 @@ def probe_confusion(
         chunk = labels[start:start + batch_size]
         mel = generator.generate(chunk, z[start:start + batch_size])
         predicted = encoder.classify(mel.to(device)).argmax(dim=1)
-        confusion.index_put_((chunk, predicted.cpu()), torch.ones_like(chunk), accumulate=True)
+        confusion += confusion_counts(chunk, predicted.cpu(), num_classes)
     return confusion

@@ -85,7 +85,7 @@ def train_gan(max_steps: int) -> Path:
 def synth_and_score(ckpt: Path, untrained: bool) -> dict[str, float]:
     from evaluation.fad_folders import fad_of_folders, write_fad_csv
     from evaluation.synthesis import synthesize
-    from lightning_modules.generator_export import load_generator
+    from lightning_modules.generator_loading import load_generator
     from vocoders import load_vocoder
 
     name = "untrained" if untrained else "trained"

@@ -60,9 +60,9 @@ def _write_outputs(out: Path, names: list[str], confusions: dict, accs: dict) ->
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     from encoders.export import load_frozen_encoder
+    from encoders.probe import accuracies
     from evaluation.class_probe import probe_confusion
-    from lightning_modules.generator_export import load_generator
-    from lightning_modules.probe import accuracies
+    from lightning_modules.generator_loading import load_generator
 
     try:
         encoder = load_frozen_encoder(args.encoder, map_location=args.device)

@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
     import torch
 
     from evaluation.synthesis import synthesize
-    from lightning_modules.generator_export import load_generator
+    from lightning_modules.generator_loading import load_generator
     from vocoders import load_vocoder
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 
 from datamodules.classes import CLASS_NAMES
+from encoders.export import load_frozen_encoder
 from lightning_modules.ema import EMA
-from lightning_modules.gan_steps import (
-    ClassSampleBank,
-    check_loss_options,
-    diversity_figures,
-    probe_figures,
-)
+from lightning_modules.gan_options import check_loss_options, conditional_loss
 from lightning_modules.losses.adversarial import hinge_d, hinge_g
-from lightning_modules.losses.contrastive import conditional_contrastive_loss
 from lightning_modules.mel_norm import MelNormalizer
+from lightning_modules.optimizers import gan_adam
 from lightning_modules.sagan import Discriminator, Generator
 
 
@@ -36,6 +33,13 @@ class FoleyGANModule(pl.LightningModule):
     first G updates (not in the report, whose weight is 1.0 throughout; FACTS.md notes the
     label-free term dominates early on short runs). With `gather_negatives` under DDP, l_C runs
     over the global batch (equal per-rank batch sizes needed: drop the last uneven batch).
+
+    `optimizer_g` / `optimizer_d` build G's and D's optimizers from their parameters (default:
+    the report's Adam, lr 1e-4, betas (0.5, 0.999)); they are not saved as hyperparameters.
+
+    Validation figures are callbacks in `evaluation/` (FAD, diversity, probe) that drive the
+    module through `generate(labels, z)`, `class_names` and `frozen_encoder()`; the module's own
+    `validation_step` only makes Lightning run the validation loop for them.
     """
 
     def __init__(
@@ -56,9 +60,8 @@ class FoleyGANModule(pl.LightningModule):
         cond_weight: float = 1.0,
         cond_warmup_steps: int = 0,
         projection: bool | None = None,
-        lr_g: float = 1e-4,
-        lr_d: float = 1e-4,
-        betas: tuple[float, float] = (0.5, 0.999),
+        optimizer_g: OptimizerCallable = gan_adam,
+        optimizer_d: OptimizerCallable = gan_adam,
         d_steps_per_g_step: int = 1,
         grad_clip: float | None = None,
         ema_decay: float = 0.9999,
@@ -66,47 +69,45 @@ class FoleyGANModule(pl.LightningModule):
         encoder_path: str | None = None,
         gather_negatives: bool = True,
         class_names: list[str] | None = None,
-        val_per_class: int = 16,
     ) -> None:
         super().__init__()
         check_loss_options(loss, encoder_path, d_steps_per_g_step)
         names = list(class_names) if class_names is not None else list(CLASS_NAMES[:num_classes])
         if len(names) != num_classes:
             raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}")
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
         self.automatic_optimization = False
         self.class_names = names
+        self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
+        self.criterion = conditional_loss(loss, tau_d, tau_c, use_labels)  # None for "hinge"
         self.projection = (loss == "hinge") if projection is None else projection
-        self.generator = Generator(num_classes, z_dim, g_width, mel_shape, n_stages,
-                                   g_attention_stage)
-        self.discriminator = Discriminator(num_classes, d_width, mel_shape, n_stages,
-                                           d_attention_stage, self.projection, embed_dim)
+        self.generator = Generator(
+            num_classes=num_classes, z_dim=z_dim, width=g_width, mel_shape=mel_shape,
+            n_stages=n_stages, attention_stage=g_attention_stage,
+        )
+        self.discriminator = Discriminator(
+            num_classes=num_classes, width=d_width, mel_shape=mel_shape, n_stages=n_stages,
+            attention_stage=d_attention_stage, projection=self.projection, embed_dim=embed_dim,
+        )
         self.g_ema = EMA(self.generator, decay=ema_decay, start=ema_start)
         self.mel_norm = MelNormalizer(mel_shape[0])
         self.register_buffer("g_steps", torch.tensor(0, dtype=torch.long))
         self._encoder: nn.Module | None = None
-        self._banks: tuple[ClassSampleBank, ClassSampleBank] | None = None
-        self._probe = torch.zeros(2, num_classes, dtype=torch.long)
 
     # -- encoder E (frozen, never part of the state_dict) --------------------------------------
     def set_encoder(self, encoder: nn.Module) -> None:
         """Use `encoder` (mel [B, 80, T] -> [B, embed_dim], normalised) as the frozen E."""
         object.__setattr__(self, "_encoder", encoder.eval().requires_grad_(False))
 
-    def encoder(self) -> nn.Module | None:
+    def frozen_encoder(self) -> nn.Module | None:
+        """The frozen E on the module's device (a FrozenEncoder when loaded from encoder_path),
+        or None when there is none."""
         enc = self.__dict__.get("_encoder")
         return None if enc is None else enc.to(self.device).eval()
 
     def _load_encoder(self) -> None:
-        if self.encoder() is not None or not self.hparams.encoder_path:
+        if self.frozen_encoder() is not None or not self.hparams.encoder_path:
             return
-        try:
-            from encoders.export import load_frozen_encoder
-        except ImportError as err:
-            raise RuntimeError(
-                f"encoder_path={self.hparams.encoder_path!r} is set but encoders.export cannot "
-                f"be imported ({err}); install the full package or set encoder_path: null"
-            ) from err
         dm = getattr(self.trainer, "datamodule", None)
         enc = load_frozen_encoder(self.hparams.encoder_path, getattr(dm, "mel_params", None))
         names = list(getattr(enc, "class_names", self.class_names))
@@ -132,25 +133,21 @@ class FoleyGANModule(pl.LightningModule):
 
     # -- training ---------------------------------------------------------------------------
     def _source(self, mel: torch.Tensor) -> torch.Tensor | None:
-        if self.hparams.loss != "csupcon":
+        if self.criterion is None or not self.criterion.needs_source:
             return None
-        enc = self.encoder()
+        enc = self.frozen_encoder()
         if enc is None:
             raise RuntimeError("loss='csupcon' but no encoder is loaded: call set_encoder()")
         with torch.no_grad():
             return enc(mel).float()
 
     def _cond_loss(self, out: dict, labels: torch.Tensor, source) -> torch.Tensor:
-        if self.hparams.loss == "hinge":
+        if self.criterion is None:
             return out["logits"].new_zeros((), dtype=torch.float32)
         parts = [out["embed"], out["proxy"], labels] + ([] if source is None else [source])
         if self.hparams.gather_negatives and self.trainer.world_size > 1:
             parts = [self.all_gather(p, sync_grads=True).flatten(0, 1) for p in parts]
-        embed, proxy, labels = parts[:3]
-        return conditional_contrastive_loss(
-            embed, proxy, labels, parts[3] if source is not None else None,
-            self.hparams.tau_d, self.hparams.tau_c, self.hparams.use_labels,
-        )
+        return self.criterion(*parts)
 
     def _optimize(self, opt, loss: torch.Tensor) -> None:
         opt.zero_grad()
@@ -208,16 +205,14 @@ class FoleyGANModule(pl.LightningModule):
         for _ in range(self.hparams.d_steps_per_g_step):
             logs.update(self._d_step(batch, source))
         logs.update(self._g_step(batch, source))
-        logs["train/cond_weight"] = torch.tensor(self._cond_weight())
+        logs["train/cond/weight"] = torch.tensor(self._cond_weight())
         self.log_dict({k: v.detach() for k, v in logs.items()}, prog_bar=False,
                       batch_size=batch["label"].shape[0])
 
-    def configure_optimizers(self):
-        betas = tuple(float(b) for b in self.hparams.betas)
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.hparams.lr_g, betas=betas)
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.hparams.lr_d,
-                                 betas=betas)
-        return [opt_g, opt_d]
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        """[opt_g, opt_d] from the injected optimizer_g / optimizer_d."""
+        return [self.optimizer_g(self.generator.parameters()),
+                self.optimizer_d(self.discriminator.parameters())]
 
     # -- generation and validation ------------------------------------------------------------
     @torch.no_grad()
@@ -233,34 +228,8 @@ class FoleyGANModule(pl.LightningModule):
         finally:
             net.train(was_training)
 
-    def on_validation_epoch_start(self) -> None:
-        args = (self.hparams.num_classes, self.hparams.val_per_class,
-                tuple(self.hparams.mel_shape), self.device)
-        self._banks = (ClassSampleBank(*args), ClassSampleBank(*args))
-        self._probe = torch.zeros(2, self.hparams.num_classes, dtype=torch.long,
-                                  device=self.device)
-
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        mel, labels = batch["mel"], batch["label"]
-        fake = self.generate(labels)
-        self._banks[0].add(mel, labels)
-        self._banks[1].add(fake, labels)
-        enc = self.encoder()
-        if enc is not None and hasattr(enc, "classify"):
-            hit = (enc.classify(fake).argmax(dim=1) == labels).long()
-            self._probe[0].index_add_(0, labels, hit)
-            self._probe[1].index_add_(0, labels, torch.ones_like(hit))
-
-    def _gather(self, x: torch.Tensor) -> torch.Tensor:
-        return self.all_gather(x) if self.trainer.world_size > 1 else x.unsqueeze(0)
-
-    def on_validation_epoch_end(self) -> None:
-        real, fake = self._banks
-        figures = diversity_figures(self._gather(real.samples), self._gather(real.counts),
-                                    self._gather(fake.samples), self._gather(fake.counts),
-                                    self.class_names)
-        probe = self._gather(self._probe).sum(dim=0)
-        figures.update(probe_figures(probe[0], probe[1], self.class_names))
-        for key, value in figures.items():
-            self.log(key, value, sync_dist=True)
-        self._banks = None
+        """Nothing to compute: the validation figures are callbacks (evaluation.callbacks.
+        FADCallback, evaluation.diversity.DiversityCallback, evaluation.probe_callback.
+        ProbeCallback). Defining the step makes Lightning run the validation loop, so their
+        on_validation_batch_end / on_validation_epoch_end hooks see the batches."""

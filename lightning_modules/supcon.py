@@ -3,7 +3,8 @@
 Train batches: {"mel": [B, V >= 2, n_mels, T] augmented views, "label": [B]} (FoleyDataModule
 with two_view=True); validation batches: {"mel": [B, n_mels, T], "label": [B]}.
 
-Probe: nearest class centroid on the normalised projection z (lightning_modules/probe.py).
+Probe: nearest class centroid on the normalised projection z (encoders/probe.py), logged as
+`val/probe/acc` and `val/probe/acc/<ClassName>` (the GAN's ProbeCallback uses the same keys).
 Centroid sums come from the first view of each training batch, are summed over ranks when
 validation starts and stored in the `centroids` buffer (so they land in the checkpoint); at the
 end of fit they are recomputed in eval mode over the datamodule's un-augmented train loader
@@ -12,6 +13,10 @@ before the export. The first (sanity-check) validation has no centroids and skip
 `finetune_epochs > 0` adds the report's classification fine-tuning: the last finetune_epochs
 epochs train a linear head on frozen pooled features (cross-entropy, encoder in eval mode).
 Under DDP that stage leaves parameters without gradients: use `ddp_find_unused_parameters_true`.
+
+`optimizer` (an OptimizerCallable; default AdamW lr 1e-3, weight decay 1e-4) receives the
+parameter groups [encoder, linear head (only with finetune_epochs > 0)]; the warm-up + cosine
+LambdaLR built here wraps whatever it returns, one schedule per group.
 """
 
 from __future__ import annotations
@@ -23,15 +28,23 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassConfusionMatrix
 
 from datamodules.classes import CLASS_NAMES
 from datamodules.mel import MelParams
 from encoders.export import export_from_module
+from encoders.probe import (
+    PROBE_KEY,
+    centroid_logits,
+    centroids_from_sums,
+    class_sums,
+    probe_figures,
+)
 from encoders.resnet import ResNet18Encoder
 from lightning_modules.losses.supcon import supcon_loss
-from lightning_modules.probe import accuracies, centroid_logits, centroids_from_sums, class_sums
+from lightning_modules.optimizers import supcon_adamw
 from lightning_modules.warmup_cosine import WarmupCosine
 
 MEL_PARAMS_KEY = "foleygan_mel_params"
@@ -45,8 +58,7 @@ class SupConEncoderModule(pl.LightningModule):
         proj_hidden: int = 512,
         proj_dim: int = 128,
         temperature: float = 0.07,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-4,
+        optimizer: OptimizerCallable = supcon_adamw,
         warmup_epochs: int = 0,
         max_epochs_for_schedule: int | None = None,
         export_path: str | None = None,
@@ -55,7 +67,8 @@ class SupConEncoderModule(pl.LightningModule):
         export_recompute_centroids: bool = True,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["optimizer"])
+        self.optimizer = optimizer
         if class_names is not None and len(class_names) != num_classes:
             raise ValueError(
                 f"class_names has {len(class_names)} entries but num_classes={num_classes}; "
@@ -66,7 +79,9 @@ class SupConEncoderModule(pl.LightningModule):
             class_names = default or [f"class_{i}" for i in range(num_classes)]
         self.class_names = list(class_names)
         self.mel_params = MelParams()
-        self.encoder = ResNet18Encoder(1, base_width, proj_hidden, proj_dim)
+        self.encoder = ResNet18Encoder(
+            in_channels=1, base_width=base_width, proj_hidden=proj_hidden, proj_dim=proj_dim
+        )
         self.linear_head = (
             nn.Linear(self.encoder.num_features, num_classes) if finetune_epochs > 0 else None
         )
@@ -129,7 +144,7 @@ class SupConEncoderModule(pl.LightningModule):
         if self.linear_head is not None:
             groups.append({"params": list(self.linear_head.parameters())})
             lambdas.append(WarmupCosine(0, max(1, hp.finetune_epochs * per_epoch), contrastive))
-        optimizer = torch.optim.AdamW(groups, lr=hp.lr, weight_decay=hp.weight_decay)
+        optimizer = self.optimizer(groups)  # the injected optimizer, one group per part
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
         schedule = {"scheduler": scheduler, "interval": "step"}
         return {"optimizer": optimizer, "lr_scheduler": schedule}
@@ -215,11 +230,8 @@ class SupConEncoderModule(pl.LightningModule):
         confusion = self.val_confusion.compute()
         self.val_confusion.reset()
         self.last_confusion = confusion.detach().cpu()
-        overall, per_class = accuracies(confusion)
-        self.log("val/acc", overall, prog_bar=True, sync_dist=True)
-        for name, acc in zip(self.class_names, per_class, strict=True):
-            if acc is not None:
-                self.log(f"val/acc/{name}", acc, sync_dist=True)
+        for key, value in probe_figures(confusion, self.class_names).items():
+            self.log(key, value, prog_bar=key == PROBE_KEY, sync_dist=True)
 
     # -- export ---------------------------------------------------------------------------------
     @torch.no_grad()

@@ -15,12 +15,12 @@ from encoders.export import (
     FORMAT,
     EncoderMismatchError,
     FrozenEncoder,
-    export_encoder,
     export_from_module,
     load_frozen_encoder,
 )
+from encoders.probe import centroid_logits, centroids_from_sums, class_sums
+from foleygan_cli.export_encoder import export_checkpoint
 from foleygan_cli.export_encoder import main as export_main
-from lightning_modules.probe import centroid_logits, centroids_from_sums, class_sums
 from lightning_modules.supcon import SupConEncoderModule
 
 TINY = {"base_width": 4, "proj_hidden": 16, "proj_dim": 8}
@@ -81,7 +81,7 @@ def test_fit_exports_and_checkpoint_export_matches(tmp_path) -> None:
     module, ckpt, _ = _trained_module(tmp_path)
     auto = load_frozen_encoder(tmp_path / "auto.pt")  # written by on_fit_end
     assert torch.equal(auto.centroids, module.centroids)
-    from_ckpt = load_frozen_encoder(export_encoder(ckpt, tmp_path / "from_ckpt.pt"))
+    from_ckpt = load_frozen_encoder(export_checkpoint(ckpt, tmp_path / "from_ckpt.pt"))
     batch = _batches(0)[0]
     with torch.no_grad():
         direct = centroid_logits(module.encoder.eval()(batch["mel"]), module.centroids)
@@ -110,7 +110,7 @@ def test_payload_layout(tmp_path) -> None:
 
 def test_mel_params_travel_from_datamodule_and_mismatch_refused(tmp_path) -> None:
     _, ckpt, _ = _trained_module(tmp_path, MelParams(f_max=11025.0))
-    path = export_encoder(ckpt, tmp_path / "e.pt")
+    path = export_checkpoint(ckpt, tmp_path / "e.pt")
     assert load_frozen_encoder(path).mel_params.f_max == 11025.0
     with pytest.raises(EncoderMismatchError, match=r"f_max: expected 8000.0, found 11025.0"):
         load_frozen_encoder(path, mel_params=MelParams())
@@ -133,13 +133,13 @@ def test_missing_and_wrong_files(tmp_path) -> None:
     with pytest.raises(ValueError, match="junk.pt is not a readable encoder export"):
         load_frozen_encoder(tmp_path / "junk.pt")
     with pytest.raises(FileNotFoundError, match="checkpoint .* not found"):
-        export_encoder(tmp_path / "missing.ckpt", tmp_path / "out.pt")
+        export_checkpoint(tmp_path / "missing.ckpt", tmp_path / "out.pt")
 
 
 def test_export_encoder_refuses_other_checkpoints(tmp_path) -> None:
-    torch.save({"state_dict": {}, "hyper_parameters": {"lr_g": 1e-4}}, tmp_path / "gan.ckpt")
+    torch.save({"state_dict": {}, "hyper_parameters": {"z_dim": 128}}, tmp_path / "gan.ckpt")
     with pytest.raises(ValueError, match="not a SupConEncoderModule checkpoint"):
-        export_encoder(tmp_path / "gan.ckpt", tmp_path / "out.pt")
+        export_checkpoint(tmp_path / "gan.ckpt", tmp_path / "out.pt")
 
 
 def test_frozen_stays_eval_without_trainable_params(tmp_path) -> None:

@@ -15,7 +15,7 @@ from encoders.resnet import ResNet18Encoder
 from evaluation.class_probe import probe_confusion
 from foleygan_cli import probe as probe_cli
 from lightning_modules.gan import FoleyGANModule
-from lightning_modules.generator_export import GeneratorForSynthesis
+from lightning_modules.generator_loading import GeneratorForSynthesis
 from lightning_modules.mel_norm import MelNormalizer
 from lightning_modules.sagan import Generator
 

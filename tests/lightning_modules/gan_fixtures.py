@@ -10,7 +10,7 @@ from datamodules.mel import MelParams
 
 SHAPE = (16, 32)
 SMALL = dict(num_classes=3, mel_shape=SHAPE, z_dim=8, g_width=8, d_width=8, n_stages=2,
-             embed_dim=16, ema_start=2, class_names=["A", "B", "C"], val_per_class=4)
+             embed_dim=16, ema_start=2, class_names=["A", "B", "C"])
 
 
 class _Mels(Dataset):

@@ -1,4 +1,5 @@
-"""FoleyGANModule: options, phase isolation, step accounting, resume, every loss, export."""
+"""FoleyGANModule: options, optimizers, phase isolation, step accounting, resume, every loss,
+loading for synthesis."""
 
 from __future__ import annotations
 
@@ -15,10 +16,13 @@ from conftest import make_cpu_trainer
 from datamodules.mel import MelParams
 from encoders.export import FrozenEncoder, export_from_module
 from encoders.resnet import ResNet18Encoder
+from evaluation.diversity import DiversityCallback
+from evaluation.probe_callback import ProbeCallback
 from gan_fixtures import SHAPE, SMALL, TinyData, _Mels
 from lightning_modules.gan import FoleyGANModule
-from lightning_modules.gan_steps import mean_pairwise_rms
-from lightning_modules.generator_export import load_generator
+from lightning_modules.gan_options import ConditionalLoss, conditional_loss
+from lightning_modules.generator_loading import load_generator
+from lightning_modules.losses.contrastive import conditional_contrastive_loss
 
 
 def _trainer(tmp_path=None, **kwargs) -> pl.Trainer:
@@ -53,6 +57,51 @@ def test_cond_weight_warmup_ramps_linearly(warmup: int) -> None:
         weights.append(model._cond_weight())
     expected = [0.5] * 4 if warmup == 0 else [0.0, 0.25, 0.5, 0.5]
     assert weights == pytest.approx(expected)
+
+
+def test_loss_chooses_the_criterion_once() -> None:
+    assert FoleyGANModule(**SMALL, loss="hinge").criterion is None
+    two_c = FoleyGANModule(**SMALL, loss="2c", tau_d=0.2, tau_c=0.5, use_labels=True).criterion
+    assert two_c == ConditionalLoss(tau_d=0.2, tau_c=0.5, use_labels=True, needs_source=False)
+    csupcon = FoleyGANModule(**SMALL, loss="csupcon", encoder_path="unused.pt").criterion
+    assert csupcon.needs_source and csupcon.tau_c == 1.0
+    embed, proxy, source = torch.randn(6, 4), torch.randn(6, 4), torch.randn(6, 4)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    direct = conditional_contrastive_loss(embed, proxy, labels, source, 0.2, 0.5, True)
+    assert torch.equal(two_c(embed, proxy, labels, source), direct)
+    with pytest.raises(ValueError, match=r"unknown loss 'wgan': expected one of"):
+        conditional_loss("wgan", 0.1, 1.0, False)
+
+
+def test_default_optimizers_are_the_reports_adam() -> None:
+    model = FoleyGANModule(**SMALL, loss="2c")
+    opt_g, opt_d = model.configure_optimizers()
+    for opt, net in ((opt_g, model.generator), (opt_d, model.discriminator)):
+        assert type(opt) is torch.optim.Adam
+        group = opt.param_groups[0]
+        assert (group["lr"], group["betas"]) == (1e-4, (0.5, 0.999))
+        assert group["weight_decay"] == 0 and not group["amsgrad"]
+        assert [id(p) for p in group["params"]] == [id(p) for p in net.parameters()]
+    assert "optimizer_g" not in model.hparams and "lr_g" not in model.hparams
+
+
+def test_injected_optimizers_are_used(tmp_path) -> None:
+    model = FoleyGANModule(
+        **SMALL, loss="2c",
+        optimizer_g=lambda params: torch.optim.SGD(params, lr=0.05),
+        optimizer_d=lambda params: torch.optim.Adam(params, lr=2e-4, betas=(0.0, 0.9)),
+    )
+    trainer = _trainer(tmp_path, max_steps=2)
+    trainer.fit(model, datamodule=TinyData())
+    opt_g, opt_d = trainer.optimizers
+    assert type(opt_g) is torch.optim.SGD and opt_g.param_groups[0]["lr"] == 0.05
+    assert opt_d.param_groups[0]["betas"] == (0.0, 0.9) and opt_d.param_groups[0]["lr"] == 2e-4
+    assert int(model.g_steps) == 1
+    path = tmp_path / "injected.ckpt"
+    trainer.save_checkpoint(path)  # a lambda optimizer is not a hyperparameter: loading works
+    loaded = FoleyGANModule.load_from_checkpoint(path, map_location="cpu")
+    assert type(loaded.configure_optimizers()[0]) is torch.optim.Adam  # back to the default
+    assert torch.equal(loaded.g_steps, model.g_steps)
 
 
 def test_projection_default_follows_loss() -> None:
@@ -136,11 +185,13 @@ def test_tiny_fit_every_loss(tmp_path, variant) -> None:
     if variant["loss"] == "csupcon":
         variant = {**variant, "encoder_path": _tiny_encoder_file(tmp_path)}
     model = FoleyGANModule(**SMALL, **variant)
-    trainer = _trainer(tmp_path, max_steps=4, limit_val_batches=2, val_check_interval=2)
+    callbacks = [DiversityCallback(n_per_class=4), ProbeCallback()]
+    trainer = _trainer(tmp_path, max_steps=4, limit_val_batches=2, val_check_interval=2,
+                       callbacks=callbacks)
     trainer.fit(model, datamodule=TinyData())
     metrics = trainer.callback_metrics
     for key in ("train/d/loss", "train/d/adv", "train/d/cond", "train/g/loss", "train/g/adv",
-                "train/g/cond", "train/d/logits_real", "train/d/logits_fake"):
+                "train/g/cond", "train/d/logits_real", "train/d/logits_fake", "train/cond/weight"):
         assert math.isfinite(float(metrics[key])), key
     assert (float(metrics["train/d/cond"]) == 0.0) == (variant["loss"] == "hinge")
     assert "val/diversity/A/real" in metrics and "val/diversity/mean_ratio" in metrics
@@ -161,6 +212,7 @@ def test_csupcon_source_comes_from_encoder() -> None:
                         torch.nn.functional.normalize(torch.randn(3, 16), dim=1),
                         ["A", "B", "C"], MelParams())
     model.set_encoder(enc)
+    assert model.frozen_encoder() is enc
     assert "encoder" not in "".join(model.state_dict())
     mel = torch.randn(2, *SHAPE)
     assert torch.allclose(model._source(mel), enc(mel))
@@ -225,10 +277,3 @@ def test_setup_without_stats_explains() -> None:
     data = DataLoader(_Mels(), batch_size=4)
     with pytest.raises(RuntimeError, match="mel normaliser is not fitted"):
         _trainer(max_steps=2).fit(model, train_dataloaders=data)
-
-
-def test_mean_pairwise_rms_matches_loop() -> None:
-    x = torch.randn(4, 3, 5)
-    pairs = [torch.sqrt(((x[i] - x[j]) ** 2).mean()) for i in range(4) for j in range(i + 1, 4)]
-    assert mean_pairwise_rms(x) == pytest.approx(float(torch.stack(pairs).mean()), rel=1e-6)
-    assert math.isnan(mean_pairwise_rms(x[:1]))

@@ -1,4 +1,5 @@
-"""SupConEncoderModule: training step, probe, confusion matrix, fine-tuning, schedule, callback."""
+"""SupConEncoderModule: training step, probe, confusion matrix, fine-tuning, optimizer, schedule,
+callback."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from torch.utils.data import DataLoader
 from conftest import make_cpu_trainer
 from datamodules.classes import CLASS_NAMES
 from evaluation.confusion import ConfusionMatrixCallback, render_confusion
-from lightning_modules.probe import accuracies, centroid_logits, centroids_from_sums, class_sums
 from lightning_modules.supcon import SupConEncoderModule
 from lightning_modules.warmup_cosine import WarmupCosine
 
@@ -40,6 +40,11 @@ def _loader(n_batches: int, views: int, batch: int = 14, noise: float = 0.3) -> 
     return DataLoader(batches, batch_size=None)
 
 
+def _adamw(lr: float):
+    """The default optimizer with another learning rate (an injected OptimizerCallable)."""
+    return lambda params: torch.optim.AdamW(params, lr=lr, weight_decay=1e-4)
+
+
 def _trainer(**kwargs) -> pl.Trainer:
     return make_cpu_trainer(**{"num_sanity_val_steps": 2, **kwargs})
 
@@ -61,7 +66,7 @@ def test_training_step_rejects_single_view() -> None:
 
 
 def test_fit_updates_parameters_centroids_and_logs() -> None:
-    module = SupConEncoderModule(**TINY, lr=1e-2)
+    module = SupConEncoderModule(**TINY, optimizer=_adamw(1e-2))
     before = [p.detach().clone() for p in module.encoder.parameters()]
     trainer = _trainer(max_epochs=1, num_sanity_val_steps=1)
     trainer.fit(module, _loader(3, views=2), _loader(1, views=0))
@@ -72,15 +77,15 @@ def test_fit_updates_parameters_centroids_and_logs() -> None:
     assert torch.allclose(module.centroids.norm(dim=1), torch.ones(7), atol=1e-5)
     metrics = trainer.callback_metrics
     assert math.isfinite(float(metrics["train/supcon/loss"]))
-    assert {f"val/acc/{name}" for name in CLASS_NAMES} <= set(metrics)
-    assert 0.0 <= float(metrics["val/acc"]) <= 1.0
+    assert {f"val/probe/acc/{name}" for name in CLASS_NAMES} <= set(metrics)
+    assert 0.0 <= float(metrics["val/probe/acc"]) <= 1.0
 
 
 def test_sanity_check_without_centroids_skips_probe() -> None:
     module = SupConEncoderModule(**TINY)
     trainer = _trainer()
     trainer.validate(module, _loader(1, views=0), verbose=False)
-    assert "val/acc" not in trainer.callback_metrics
+    assert "val/probe/acc" not in trainer.callback_metrics
     assert "val/supcon/loss" in trainer.callback_metrics
     assert module.last_confusion is None
 
@@ -91,8 +96,8 @@ def test_probe_separable_is_perfect() -> None:
     module.recompute_centroids(val)
     trainer = _trainer()
     trainer.validate(module, val, verbose=False)
-    assert float(trainer.callback_metrics["val/acc"]) == 1.0
-    assert float(trainer.callback_metrics["val/acc/Sneeze_Cough"]) == 1.0
+    assert float(trainer.callback_metrics["val/probe/acc"]) == 1.0
+    assert float(trainer.callback_metrics["val/probe/acc/Sneeze_Cough"]) == 1.0
     assert torch.equal(module.last_confusion, torch.diag(torch.full((7,), 4)))
 
 
@@ -112,34 +117,13 @@ def test_confusion_matches_direct_computation() -> None:
                 expected[label, max(range(7), key=lambda k: cosines[k])] += 1
     assert torch.equal(module.last_confusion, expected)
     acc = float(expected.diagonal().sum()) / float(expected.sum())
-    assert float(trainer.callback_metrics["val/acc"]) == pytest.approx(acc)
+    assert float(trainer.callback_metrics["val/probe/acc"]) == pytest.approx(acc)
     dog = float(expected[0, 0]) / float(expected[0].sum())
-    assert float(trainer.callback_metrics["val/acc/DogBark"]) == pytest.approx(dog)
-
-
-def test_probe_helpers_match_loops() -> None:
-    z = torch.randn(9, 4)
-    labels = torch.tensor([0, 2, 2, 0, 1, 2, 0, 0, 2])
-    sums, counts = class_sums(z, labels, num_classes=4)
-    for c in range(4):
-        members = [z[i] for i in range(9) if labels[i] == c]
-        assert counts[c] == len(members)
-        if members:
-            assert torch.allclose(sums[c], torch.stack(members).sum(0))
-    cents = centroids_from_sums(sums, counts)
-    assert torch.equal(cents[3], torch.zeros(4))  # class 3 never seen
-    assert torch.allclose(cents[1], z[4] / z[4].norm())
-    unit = torch.nn.functional.normalize(z, dim=1)
-    assert torch.allclose(centroid_logits(unit, cents)[0, 2], unit[0] @ cents[2])
-    overall, per_class = accuracies(torch.tensor([[3, 1, 0], [0, 0, 0], [1, 1, 2]]))
-    assert overall == pytest.approx(5 / 8)
-    assert per_class == [pytest.approx(0.75), None, pytest.approx(0.5)]
-    with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\]"):
-        class_sums(z, labels + 2, num_classes=4)
+    assert float(trainer.callback_metrics["val/probe/acc/DogBark"]) == pytest.approx(dog)
 
 
 def test_finetune_phase_freezes_encoder_and_trains_head() -> None:
-    module = SupConEncoderModule(**TINY, finetune_epochs=1, lr=1e-2)
+    module = SupConEncoderModule(**TINY, finetune_epochs=1, optimizer=_adamw(1e-2))
     snapshots = {}
 
     class Snapshot(pl.Callback):
@@ -181,8 +165,47 @@ def test_warmup_cosine_closed_form() -> None:
         WarmupCosine(5, 3)
 
 
+def test_default_optimizer_is_adamw() -> None:
+    module = SupConEncoderModule(**TINY)
+    trainer = _trainer(max_steps=1, num_sanity_val_steps=0, limit_val_batches=0)
+    trainer.fit(module, _loader(1, views=2))
+    optimizer = trainer.optimizers[0]
+    assert type(optimizer) is torch.optim.AdamW
+    group = optimizer.param_groups[0]
+    assert (group["initial_lr"], group["weight_decay"]) == (1e-3, 1e-4)
+    assert "optimizer" not in module.hparams and "lr" not in module.hparams
+
+
+def test_injected_optimizer_gets_both_groups_and_the_schedule() -> None:
+    def injected(params) -> torch.optim.SGD:
+        return torch.optim.SGD(params, lr=0.1, momentum=0.5)
+
+    class RecordLr(pl.Callback):
+        lrs: list = []
+
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+            self.lrs.append([g["lr"] for g in trainer.optimizers[0].param_groups])
+
+    module = SupConEncoderModule(**TINY, optimizer=injected, warmup_epochs=1, finetune_epochs=1)
+    trainer = _trainer(max_epochs=2, num_sanity_val_steps=0, limit_val_batches=0,
+                       callbacks=[RecordLr()])
+    trainer.fit(module, _loader(2, views=2))
+    optimizer = trainer.optimizers[0]
+    assert type(optimizer) is torch.optim.SGD and len(optimizer.param_groups) == 2
+    encoder_group, head_group = optimizer.param_groups
+    assert [id(p) for p in head_group["params"]] == [id(p) for p in module.linear_head.parameters()]
+    assert len(encoder_group["params"]) == len(list(module.encoder.parameters()))
+    assert encoder_group["momentum"] == head_group["momentum"] == 0.5
+    scheduler = trainer.lr_scheduler_configs[0].scheduler
+    assert scheduler.optimizer is optimizer
+    # 4 steps: warm-up (2 steps) of the encoder in epoch 1, the head's cosine in epoch 2
+    expected = [0.1 * schedule(step) for step in range(4) for schedule in scheduler.lr_lambdas]
+    assert sum(RecordLr.lrs, []) == pytest.approx(expected)
+    assert RecordLr.lrs[1][0] == pytest.approx(0.1) and RecordLr.lrs[2] == pytest.approx([0.1, 0.1])
+
+
 def test_lr_follows_schedule_in_fit() -> None:
-    module = SupConEncoderModule(**TINY, lr=1e-3, warmup_epochs=1)
+    module = SupConEncoderModule(**TINY, optimizer=_adamw(1e-3), warmup_epochs=1)
     trainer = _trainer(max_epochs=3, num_sanity_val_steps=0, limit_val_batches=0)
     trainer.fit(module, _loader(2, views=2))
     lr = trainer.optimizers[0].param_groups[0]["lr"]
@@ -220,11 +243,11 @@ def test_render_confusion_checks_names() -> None:
 def test_end_to_end_pretraining_separates_classes(tmp_path) -> None:
     """A tiny encoder on random band patterns: held-out probe accuracy well above chance."""
     torch.manual_seed(0)
-    module = SupConEncoderModule(base_width=8, proj_hidden=32, proj_dim=16, lr=3e-3,
+    module = SupConEncoderModule(base_width=8, proj_hidden=32, proj_dim=16, optimizer=_adamw(3e-3),
                                  temperature=0.1, export_path=str(tmp_path / "e.pt"))
     trainer = _trainer(max_steps=20, num_sanity_val_steps=0, val_check_interval=10)
     trainer.fit(module, _loader(10, views=2, noise=1.5), _loader(2, views=0, noise=1.5))
-    assert float(trainer.callback_metrics["val/acc"]) > 3 / 7
+    assert float(trainer.callback_metrics["val/probe/acc"]) > 3 / 7
     from encoders.export import load_frozen_encoder
 
     frozen = load_frozen_encoder(tmp_path / "e.pt")
