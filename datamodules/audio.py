@@ -21,9 +21,47 @@ import torch
 from datamodules.atomic import atomic_path
 from datamodules.mel import CLIP_SAMPLES, SAMPLE_RATE
 
+_SKIP_HINT = "(or pass --skip-bad / skip_bad=True to leave it out)"
+
 
 class AudioFileError(ValueError):
-    """An audio file that cannot be read, is corrupt or holds no samples."""
+    """An audio file that cannot be read, is corrupt, holds no samples or non-finite ones.
+
+    `path`, `reason` (what is wrong, without the path) and `fix` (what to do) are also kept
+    apart, so that a dataset-wide report can list many files in one message.
+    """
+
+    def __init__(
+        self, message: str, *, path: Path | None = None, reason: str = "", fix: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.path, self.reason, self.fix = path, reason, fix
+
+    @classmethod
+    def of(cls, path: Path, reason: str, fix: str) -> AudioFileError:
+        """`audio file <path> <reason>; <fix> (or pass --skip-bad ...)`."""
+        message = f"audio file {path} {reason}; {fix} {_SKIP_HINT}"
+        return cls(message, path=path, reason=reason, fix=fix)
+
+
+class BadAudioFilesError(AudioFileError):
+    """Every unusable file of a dataset at once; raised after all files were read.
+
+    `files` is [(path, reason and fix)] in dataset order. Whoever raises it wrote nothing.
+    """
+
+    def __init__(self, files: list[tuple[Path, str]], total: int) -> None:
+        self.files = [(Path(path), reason) for path, reason in files]
+        listing = "\n".join(f"  {path}: {reason}" for path, reason in self.files)
+        super().__init__(
+            f"{len(self.files)} of {total} audio file(s) cannot be used, so nothing was written:\n"
+            f"{listing}\nfix: replace or delete the files listed, or pass --skip-bad "
+            "(skip_bad=True) to build the cache without them"
+        )
+
+    @classmethod
+    def from_errors(cls, errors: list[AudioFileError], total: int) -> BadAudioFilesError:
+        return cls([(err.path, f"{err.reason}; {err.fix}") for err in errors], total)
 
 
 @dataclass
@@ -33,6 +71,7 @@ class LoadedClip:
     wav: np.ndarray
     source_rate: int  # the file's own sample rate
     length: int  # samples at the target rate before padding / cropping
+    channels: int = 1  # the file's own channel count (averaged into `wav`)
 
 
 @dataclass
@@ -66,29 +105,33 @@ class ResampleNotice:
         return True
 
 
-def _read_mono(path: Path) -> tuple[np.ndarray, int]:
+def _read_mono(path: Path) -> tuple[np.ndarray, int, int]:
+    """(wav [N] float32 channel mean, sample rate, number of channels) of `path`."""
     if not path.is_file():
-        raise AudioFileError(
-            f"audio file {path} does not exist; check the path or re-run dataset discovery"
+        raise AudioFileError.of(
+            path, "does not exist", "check the path or re-run dataset discovery"
         )
     if path.stat().st_size == 0:
-        raise AudioFileError(
-            f"audio file {path} is empty (0 bytes); delete or replace it "
-            "(or pass --skip-bad / skip_bad=True to leave it out)"
-        )
+        raise AudioFileError.of(path, "is empty (0 bytes)", "delete or replace it")
     try:
         data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
-        raise AudioFileError(
-            f"cannot decode audio file {path}: {err}; the file is corrupt or not wav/flac/ogg; "
-            "replace it (or pass --skip-bad / skip_bad=True to leave it out)"
+        detail = str(getattr(err, "error_string", "") or err).rstrip(".")
+        raise AudioFileError.of(
+            path,
+            f"cannot be decoded ({detail}): it is corrupt or not wav/flac/ogg",
+            "re-export or replace it",
         ) from err
     if data.shape[0] == 0:
-        raise AudioFileError(
-            f"audio file {path} holds no samples; delete or replace it "
-            "(or pass --skip-bad / skip_bad=True to leave it out)"
+        raise AudioFileError.of(path, "holds no samples (0 frames)", "delete or replace it")
+    bad = int(np.count_nonzero(~np.isfinite(data).all(axis=1)))
+    if bad:
+        raise AudioFileError.of(
+            path,
+            f"contains NaN or infinite samples ({bad} of {data.shape[0]} frames)",
+            "re-export it from its source or replace it",
         )
-    return data.mean(axis=1, dtype=np.float32), int(rate)
+    return data.mean(axis=1, dtype=np.float32), int(rate), int(data.shape[1])
 
 
 def _fit_length(wav: np.ndarray, num_samples: int | None) -> np.ndarray:
@@ -110,7 +153,7 @@ def read_clip(
     A resampled file is added to `notice` when given, otherwise it warns on its own.
     """
     path = Path(path)
-    wav, rate = _read_mono(path)
+    wav, rate, channels = _read_mono(path)
     if rate != sample_rate:
         import librosa
 
@@ -122,13 +165,9 @@ def read_clip(
             warnings.warn(
                 f"resampled {path} from {rate} Hz to {sample_rate} Hz", UserWarning, stacklevel=2
             )
-    if not np.all(np.isfinite(wav)):
-        raise AudioFileError(
-            f"audio file {path} contains NaN or infinite samples; replace it "
-            "(or pass --skip-bad / skip_bad=True to leave it out)"
-        )
     length = int(wav.shape[0])
-    return LoadedClip(np.ascontiguousarray(_fit_length(wav, num_samples)), rate, length)
+    wav = np.ascontiguousarray(_fit_length(wav, num_samples))
+    return LoadedClip(wav, rate, length, channels)
 
 
 def load_audio(

@@ -6,7 +6,9 @@ rate before pad / crop), source sample rates, the mel parameters, the skipped ba
 content hash over (relative path, size, mtime_ns) of every file plus the mel parameters, and a
 format version. `<params>` hashes the mel parameters alone, so caches of different parameters
 coexist, while a changed file list replaces the older cache of the same parameters. Both files
-are written to temporary names and renamed, the index last: an index always has its array.
+are written in the build's private workspace and renamed into the folder, the index last: an
+index always has its array. Leftovers of killed builds are removed by the next build or reuse
+(`datamodules.cache_files` states the rule); caches of other parameters only by `prune_caches`.
 """
 
 from __future__ import annotations
@@ -20,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from datamodules.atomic import atomic_path
 from datamodules.cache_build import build_mel_array
+from datamodules.cache_files import BuildWorkspace, build_workspace, remove_orphans
 from datamodules.classes import CLASS_NAMES
 from datamodules.dcase import discover_dataset
 from datamodules.mel import CLIP_SAMPLES, MelParams
@@ -109,8 +111,9 @@ class MelCache:
     ) -> MelCache:
         """Reuse the cache of `data_root` if its files and parameters are unchanged, else build it.
 
-        `skip_bad=False` raises `AudioFileError` on the first unreadable clip; `skip_bad=True`
-        leaves bad clips out and reports them together in one warning (and in the index).
+        `skip_bad=False` reads every clip, then raises one `BadAudioFilesError` listing every
+        bad one and writes nothing; `skip_bad=True` leaves bad clips out and reports them
+        together in one warning (and in the index).
         `mel_params=None` means the contract, `MelParams()`.
         """
         mel_params = MelParams() if mel_params is None else mel_params
@@ -121,14 +124,17 @@ class MelCache:
         stem = f"{_digest(param_key, 8)}-{_digest([param_key, files])}"
         index_path = folder / f"index-{stem}.json"
         if not force and cls._is_complete(index_path, stem):
+            remove_orphans(folder)
             return cls(index_path, data_root)
-        index = _build(
-            data_root=data_root, folder=folder, files=files, stem=stem, mel_params=mel_params,
-            num_samples=num_samples, skip_bad=skip_bad, batch_size=batch_size,
-            num_workers=num_workers, progress=progress,
-        )
-        with atomic_path(index_path) as tmp:
-            tmp.write_text(json.dumps(index, indent=1))
+        with build_workspace(folder) as work:
+            index = _build(
+                data_root=data_root, work=work, files=files, stem=stem, mel_params=mel_params,
+                num_samples=num_samples, skip_bad=skip_bad, batch_size=batch_size,
+                num_workers=num_workers, progress=progress,
+            )
+            work.publish(index["mels_file"])
+            work.file(index_path.name).write_text(json.dumps(index, indent=1))
+            work.publish(index_path.name)
         _remove_stale(folder, stem)
         cache = cls(index_path, data_root)
         cache.built = True
@@ -152,7 +158,7 @@ class MelCache:
 def _build(
     *,
     data_root: Path,
-    folder: Path,
+    work: BuildWorkspace,
     files: list[dict],
     stem: str,
     mel_params: MelParams,
@@ -164,11 +170,10 @@ def _build(
 ) -> dict:
     mels_name = f"mels-{stem}.npy"
     paths = [data_root / f["path"] for f in files]
-    with atomic_path(folder / mels_name) as tmp:
-        result = build_mel_array(
-            paths, tmp, mel_params=mel_params, num_samples=num_samples, skip_bad=skip_bad,
-            batch_size=batch_size, num_workers=num_workers, progress=progress,
-        )
+    result = build_mel_array(
+        paths, work.file(mels_name), mel_params=mel_params, num_samples=num_samples,
+        skip_bad=skip_bad, batch_size=batch_size, num_workers=num_workers, progress=progress,
+    )
     kept = [dict(files[i], **result.info[i]) for i in result.kept]
     if not kept:
         raise ValueError(

@@ -1,5 +1,9 @@
 """The mel cache's inner loop: load clips in a thread pool, compute log-mels in batches, and
 write them into one .npy memmap. `datamodules.cache.MelCache` owns the file names and the index.
+
+Every file is read even after a bad one, so that one pass reports all of them: without
+`skip_bad` the mels stop being computed at the first bad file, the reading goes on, and the
+build ends with one `BadAudioFilesError` listing every bad file.
 """
 
 from __future__ import annotations
@@ -14,16 +18,27 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from datamodules.audio import AudioFileError, LoadedClip, ResampleNotice, read_clip
+from datamodules.audio import (
+    AudioFileError,
+    BadAudioFilesError,
+    LoadedClip,
+    ResampleNotice,
+    read_clip,
+)
 from datamodules.mel import LogMelSpectrogram, MelParams
 
 
 @dataclass
 class BuildResult:
-    """Which inputs made it into the array (in order), which failed, and what was resampled."""
+    """Which inputs made it into the array (in order), which failed, and what was resampled.
+
+    `info[i]` holds `length` (samples at the target rate before pad / crop), `source_rate` and
+    `channels` of every good input `i`; `bad[i]` the message of every bad one.
+    """
 
     kept: list[int] = field(default_factory=list)
     bad: dict[int, str] = field(default_factory=dict)
+    errors: dict[int, AudioFileError] = field(default_factory=dict)
     info: dict[int, dict] = field(default_factory=dict)
     resampled_rates: dict[int, int] = field(default_factory=dict)
 
@@ -56,19 +71,20 @@ def _batches(
 
 
 def _sort_batch(
-    clips: list[LoadedClip | AudioFileError], start: int, skip_bad: bool, result: BuildResult
+    clips: list[LoadedClip | AudioFileError], start: int, result: BuildResult
 ) -> list[LoadedClip]:
-    """The good clips of a batch; bad ones raise, or are recorded in `result` with skip_bad."""
+    """The good clips of a batch; bad ones are recorded in `result`."""
     good = []
     for offset, clip in enumerate(clips):
         if isinstance(clip, AudioFileError):
-            if not skip_bad:
-                raise clip
-            result.bad[start + offset] = str(clip)
+            result.bad[start + offset] = f"{clip.reason}; {clip.fix}" if clip.reason else str(clip)
+            result.errors[start + offset] = clip
             continue
         good.append(clip)
         result.kept.append(start + offset)
-        result.info[start + offset] = {"length": clip.length, "source_rate": clip.source_rate}
+        result.info[start + offset] = {
+            "length": clip.length, "source_rate": clip.source_rate, "channels": clip.channels
+        }
     return good
 
 
@@ -97,7 +113,9 @@ def build_mel_array(
 ) -> BuildResult:
     """Write the log-mels of `paths` as a float32 .npy [kept, n_mels, T] at `out_path`.
 
-    Raises the first `AudioFileError` unless `skip_bad`; one resampling warning at the end.
+    Reads every file. Without `skip_bad`, any bad file raises one `BadAudioFilesError` listing
+    all of them at the end (the caller removes `out_path`); with it they are left out and listed
+    in the result. One resampling warning at the end.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}; use e.g. 32")
@@ -112,8 +130,8 @@ def build_mel_array(
     batches = _batches(paths, batch_size, num_workers, load)
     try:
         for start, clips in zip(range(0, len(paths), batch_size), batches, strict=True):
-            good = _sort_batch(clips, start, skip_bad, result)
-            if good:
+            good = _sort_batch(clips, start, result)
+            if good and (skip_bad or not result.bad):  # a failing build only reads on
                 with torch.no_grad():
                     mels = mel(torch.from_numpy(np.stack([c.wav for c in good])))
                 out[position : position + len(good)] = mels.numpy()
@@ -123,6 +141,8 @@ def build_mel_array(
         bar.close()
     out.flush()
     del out
+    if result.bad and not skip_bad:
+        raise BadAudioFilesError.from_errors(list(result.errors.values()), total=len(paths))
     if position < len(paths):
         _shrink(out_path, position)
     result.resampled_rates = notice.rates()

@@ -10,7 +10,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from datamodules.audio import AudioFileError, ResampleNotice, load_audio, read_clip, save_wav
+from datamodules.audio import (
+    AudioFileError,
+    BadAudioFilesError,
+    ResampleNotice,
+    load_audio,
+    read_clip,
+    save_wav,
+)
 
 
 def _tone(n: int, rate: int, freq: float = 440.0) -> np.ndarray:
@@ -91,6 +98,47 @@ def test_corrupt_empty_and_missing_files_raise(tmp_path: Path) -> None:
     with pytest.raises(AudioFileError, match="does not exist"):
         load_audio(tmp_path / "missing.wav")
     assert issubclass(AudioFileError, ValueError)
+
+
+def test_non_finite_samples_raise_counting_frames(tmp_path: Path) -> None:
+    wav = _tone(1000, 22050)
+    wav[5], wav[7], wav[9] = np.nan, np.inf, -np.inf
+    sf.write(tmp_path / "nan.wav", np.stack([wav, np.zeros_like(wav)], axis=1), 22050,
+             subtype="FLOAT")
+    with pytest.raises(AudioFileError, match=r"nan\.wav contains NaN or infinite samples "
+                       r"\(3 of 1000 frames\); re-export it .*skip-bad") as caught:
+        load_audio(tmp_path / "nan.wav")
+    err = caught.value
+    assert err.path == tmp_path / "nan.wav" and err.reason.startswith("contains NaN")
+    assert err.fix == "re-export it from its source or replace it"
+    sf.write(tmp_path / "ok.wav", np.nan_to_num(wav, posinf=0, neginf=0), 22050, subtype="FLOAT")
+    assert np.isfinite(load_audio(tmp_path / "ok.wav")).all()
+
+
+def test_read_clip_reports_channels_and_length(tmp_path: Path) -> None:
+    sf.write(tmp_path / "s.wav", np.zeros((300, 3), dtype=np.float32), 22050)
+    clip = read_clip(tmp_path / "s.wav", num_samples=500)
+    assert (clip.channels, clip.length, clip.wav.shape) == (3, 300, (500,))
+    sf.write(tmp_path / "m.wav", np.zeros(900, dtype=np.float32), 22050)
+    clip = read_clip(tmp_path / "m.wav", num_samples=500)
+    assert (clip.channels, clip.length, clip.wav.shape) == (1, 900, (500,))
+
+
+def test_bad_audio_files_error_lists_each_file_with_reason_and_fix(tmp_path: Path) -> None:
+    errors = []
+    for name in ("a.wav", "b.wav"):
+        (tmp_path / name).write_bytes(b"")
+        with pytest.raises(AudioFileError) as caught:
+            load_audio(tmp_path / name)
+        errors.append(caught.value)
+    err = BadAudioFilesError.from_errors(errors, total=7)
+    assert isinstance(err, AudioFileError) and isinstance(err, ValueError)
+    reason = "is empty (0 bytes); delete or replace it"
+    assert err.files == [(tmp_path / "a.wav", reason), (tmp_path / "b.wav", reason)]
+    lines = str(err).splitlines()
+    assert lines[0] == "2 of 7 audio file(s) cannot be used, so nothing was written:"
+    assert lines[1:3] == [f"  {tmp_path / 'a.wav'}: {reason}", f"  {tmp_path / 'b.wav'}: {reason}"]
+    assert lines[3].startswith("fix: replace or delete the files listed, or pass --skip-bad")
 
 
 def test_save_wav_round_trip_and_clipping(tmp_path: Path) -> None:

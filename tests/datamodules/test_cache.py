@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from datamodules.audio import AudioFileError
+from datamodules.audio import BadAudioFilesError
 from datamodules.cache import CACHE_FORMAT_VERSION, MelCache
 from datamodules.mel import LogMelSpectrogram, MelParams
 
@@ -94,9 +94,9 @@ def test_cache_dir_and_force(tmp_path: Path) -> None:
 def test_bad_file_raises_naming_it(tmp_path: Path) -> None:
     _tree(tmp_path)
     (tmp_path / "Rain" / "broken.wav").write_bytes(b"\x00garbage" * 50)
-    with pytest.raises(AudioFileError, match=r"Rain/broken\.wav.*--skip-bad"):
+    with pytest.raises(BadAudioFilesError, match=r"(?s)Rain/broken\.wav: cannot be.*--skip-bad"):
         _build(tmp_path)
-    assert not list((tmp_path / ".foleygan_cache").glob("*.npy"))  # nothing half-written
+    assert not (tmp_path / ".foleygan_cache").exists()  # nothing half-written, no folder
 
 
 def test_skip_bad_skips_and_reports_together(tmp_path: Path) -> None:
@@ -149,7 +149,7 @@ def test_prepare_cli_builds_then_reuses(tmp_path: Path, capsys: pytest.CaptureFi
     assert "(built)" in out and ".foleygan_cache" in out
     assert main(args) == 0 and "reused" in capsys.readouterr().out
     (tmp_path / "Rain" / "bad.wav").write_bytes(b"xx")
-    assert main(args) == 1
+    assert main(args) == 2
     assert "--skip-bad" in capsys.readouterr().err
     assert main([*args, "--skip-bad"]) == 0
     assert main([str(tmp_path / "nothing")]) == 1
