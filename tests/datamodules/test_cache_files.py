@@ -103,11 +103,12 @@ def test_age_rule_where_flock_is_not_supported(tmp_path, monkeypatch) -> None:
     assert young.exists()
 
 
-def test_workspace_is_removed_and_first_failed_build_leaves_no_folder(tmp_path: Path) -> None:
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_workspace_is_removed_and_first_failed_build_leaves_no_folder(tmp_path, error) -> None:
     folder = tmp_path / "new" / "cache"
-    with pytest.raises(RuntimeError, match="boom"), cache_files.build_workspace(folder) as work:
+    with pytest.raises(error, match="boom"), cache_files.build_workspace(folder) as work:
         work.file("mels-x.npy").write_bytes(b"123")
-        raise RuntimeError("boom")
+        raise error("boom")
     assert not folder.exists() and (tmp_path / "new").is_dir()
     with cache_files.build_workspace(folder) as work:
         work.file("mels-x.npy").write_bytes(b"123")
