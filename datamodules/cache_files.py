@@ -130,11 +130,11 @@ def remove_orphans(folder: str | os.PathLike, warn: bool = True) -> list[tuple[P
     for token in sorted(tokens):
         alive, gone = _remove_dead_build(folder, token, now)
         running, removed = running or alive, removed + gone
-    flock_works = _flock_works(folder)
-    for pattern in _LEGACY_TEMPS:
-        for path in folder.glob(pattern):
-            if (not running and flock_works) or now - _last_write(path) >= STALE_AFTER_S:
-                removed.append((path, _remove(path)))
+    legacy = [path for pattern in _LEGACY_TEMPS for path in folder.glob(pattern)]
+    unlocked = bool(legacy) and not running and _flock_works(folder)
+    for path in legacy:
+        if unlocked or now - _last_write(path) >= STALE_AFTER_S:
+            removed.append((path, _remove(path)))
     if warn and removed:
         total = sum(size for _, size in removed)
         names = ", ".join(path.name for path, _ in removed)
