@@ -24,8 +24,7 @@ import numpy as np
 
 from datamodules.cache_build import build_mel_array
 from datamodules.cache_files import BuildWorkspace, build_workspace, remove_orphans
-from datamodules.classes import CLASS_NAMES
-from datamodules.dcase import discover_dataset
+from datamodules.dcase import index_dataset
 from datamodules.mel import CLIP_SAMPLES, MelParams
 
 CACHE_FORMAT_VERSION = 1
@@ -37,16 +36,29 @@ def _digest(obj: object, length: int = 16) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:length]
 
 
-def _file_list(data_root: Path) -> list[dict]:
-    """[{path (relative, posix), label, size, mtime_ns}] of the discovered clips."""
+def _file_list(data_root: Path, class_names: list[str] | None) -> tuple[list[dict], list[str]]:
+    """([{path (relative, posix), label, size, mtime_ns}], class names) of the discovered clips.
+
+    Labels index the class names: the root's own (`datamodules.dcase.find_classes`) or
+    `class_names`, validated against its folders.
+    """
     rows = []
-    for path, label in discover_dataset(data_root):
+    index = index_dataset(data_root, class_names)
+    for path, label in index.items:
         stat = path.stat()
         rel = path.relative_to(data_root).as_posix()
         rows.append(
             {"path": rel, "label": label, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
         )
-    return rows
+    return rows, index.class_names
+
+
+def _index_class_names(index_path: Path) -> list[str] | None:
+    """The class names a cache index was built with (None when unreadable)."""
+    try:
+        return list(json.loads(index_path.read_text())["class_names"])
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        return None
 
 
 def _param_key(mel_params: MelParams, num_samples: int) -> dict:
@@ -108,29 +120,33 @@ class MelCache:
         num_samples: int = CLIP_SAMPLES,
         force: bool = False,
         progress: bool = True,
+        class_names: list[str] | None = None,
     ) -> MelCache:
         """Reuse the cache of `data_root` if its files and parameters are unchanged, else build it.
 
         `skip_bad=False` reads every clip, then raises one `BadAudioFilesError` listing every
         bad one and writes nothing; `skip_bad=True` leaves bad clips out and reports them
         together in one warning (and in the index).
-        `mel_params=None` means the contract, `MelParams()`.
+        `mel_params=None` means the contract, `MelParams()`. `class_names=None` takes the root's
+        class folders (`datamodules.dcase.find_classes`); a list is validated against them. A
+        cache built for another class list is rebuilt.
         """
         mel_params = MelParams() if mel_params is None else mel_params
         data_root = Path(data_root).expanduser()
         folder = Path(cache_dir).expanduser() if cache_dir else data_root / DEFAULT_CACHE_FOLDER
-        files = _file_list(data_root)
+        files, class_names = _file_list(data_root, class_names)
         param_key = _param_key(mel_params, num_samples)
         stem = f"{_digest(param_key, 8)}-{_digest([param_key, files])}"
         index_path = folder / f"index-{stem}.json"
-        if not force and cls._is_complete(index_path, stem):
+        reusable = not force and cls._is_complete(index_path, stem)
+        if reusable and _index_class_names(index_path) == class_names:
             remove_orphans(folder)
             return cls(index_path, data_root)
         with build_workspace(folder) as work:
             index = _build(
                 data_root=data_root, work=work, files=files, stem=stem, mel_params=mel_params,
                 num_samples=num_samples, skip_bad=skip_bad, batch_size=batch_size,
-                num_workers=num_workers, progress=progress,
+                num_workers=num_workers, progress=progress, class_names=class_names,
             )
             work.publish(index["mels_file"])
             work.file(index_path.name).write_text(json.dumps(index, indent=1))
@@ -167,6 +183,7 @@ def _build(
     batch_size: int,
     num_workers: int,
     progress: bool,
+    class_names: list[str],
 ) -> dict:
     mels_name = f"mels-{stem}.npy"
     paths = [data_root / f["path"] for f in files]
@@ -196,7 +213,7 @@ def _build(
         "shape": [len(kept), mel_params.n_mels, mel_params.num_frames(num_samples)],
         "mel_params": mel_params.as_dict(),
         "num_samples": num_samples,
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(class_names),
         "files": kept,
         "skipped": skipped,
         "resampled": {str(rate): n for rate, n in result.resampled_rates.items()},

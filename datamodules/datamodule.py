@@ -1,4 +1,4 @@
-"""`FoleyDataModule`: the mel cache of a DCASE 2023 Task 7 root as Lightning dataloaders."""
+"""`FoleyDataModule`: the mel cache of a dataset root (DCASE or your own classes) as dataloaders."""
 
 from __future__ import annotations
 
@@ -7,15 +7,19 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_info
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from datamodules.cache import MelCache
-from datamodules.classes import CLASS_NAMES, NUM_CLASSES
+from datamodules.dcase import ClassFolders, find_classes
 from datamodules.mel import CLIP_SAMPLES, MelParams
 from datamodules.mel_stats import band_stats
+from datamodules.recordings import RecordingIds, compile_pattern, recording_ids
 from datamodules.sampling import ClassBalancedSampler, ShardSampler
-from datamodules.split import stratified_split
+from datamodules.split import describe_split, stratified_split
+
+SPLIT_CHOICES = ("auto", "recording", "clip")
 
 
 class MelDataset(Dataset):
@@ -37,8 +41,20 @@ class MelDataset(Dataset):
 class FoleyDataModule(pl.LightningDataModule):
     """Log-mel batches `{"mel": [B, n_mels, T] float32, "label": [B] int64}` of a dataset root.
 
+    The classes come from the data (`datamodules.dcase.find_classes`): a root of DCASE class
+    folders gives the classes present in DCASE order (all 7 for the development set), any other
+    root its folder names sorted; `class_names=[...]` picks and orders them (a listed class
+    without clips is an error, an unlisted folder is ignored with a warning). Labels index
+    `class_names`. `num_classes` / `class_names` read only folder names, so LightningCLI can link
+    them into the model when it instantiates the data module, before any audio is read.
+
     `prepare_data` builds (or reuses) the mel cache, `setup` loads it and splits it per class
     (`val_fraction` of each class to validation, seeded, every class keeps a training clip).
+    `split_by="recording"` keeps the clips of one source recording on one side
+    (`datamodules.recordings`: ids from a metadata CSV beside the data, else from file names via
+    `recording_pattern`, default `DEFAULT_RECORDING_PATTERN`); `"clip"` splits clips; `"auto"`
+    (default) splits by recording whenever any recording id is found, else by clip. `setup`
+    logs `split_summary()`: clips and recordings on each side.
     `two_view=True` turns TRAIN batches into `"mel": [B, 2, n_mels, T]`: two views augmented
     independently by `datamodules.augment.default_augment`, batched on the batch's device in
     `on_after_batch_transfer` (identical copies with `augment=False`). Single-view batches and
@@ -71,15 +87,23 @@ class FoleyDataModule(pl.LightningDataModule):
         cache_workers: int = 2,
         drop_last: bool = True,
         pin_memory: bool = False,
+        class_names: list[str] | None = None,
+        split_by: str = "auto",
+        recording_pattern: str | None = None,
     ) -> None:
         super().__init__()
+        if split_by not in SPLIT_CHOICES:
+            raise ValueError(f"split_by must be one of {list(SPLIT_CHOICES)}, got {split_by!r}")
+        compile_pattern(recording_pattern)  # a bad pattern fails here, not after the cache
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= val_fraction < 1.0:
             raise ValueError(
                 f"val_fraction must be in [0, 1), got {val_fraction}; use e.g. 0.1, or 0 for none"
             )
-        self.save_hyperparameters()
+        # class_names is not an hparam here: the model holds the resolved list (linked by the
+        # CLI), and Lightning refuses a data module and a module whose hparams disagree on a key
+        self.save_hyperparameters(ignore=["class_names"])
         self.data_root = data_root
         self.cache_dir = cache_dir
         self.batch_size = batch_size
@@ -94,19 +118,31 @@ class FoleyDataModule(pl.LightningDataModule):
         self.cache_workers = cache_workers
         self.drop_last = drop_last
         self.pin_memory = pin_memory
+        self.split_by = split_by
+        self.recording_pattern = recording_pattern
+        self._requested_classes = None if class_names is None else list(class_names)
+        self._classes: ClassFolders | None = None
+        self.recordings: RecordingIds | None = None
+        self.split_by_recording = False
         self._mel_params = MelParams(n_mels=n_mels)
         self.cache: MelCache | None = None
         self.train_indices = np.zeros(0, dtype=np.int64)
         self.val_indices = np.zeros(0, dtype=np.int64)
         self._augmenter: nn.Module | None = None
 
+    def _class_folders(self) -> ClassFolders:
+        if self._classes is None:
+            self._classes = find_classes(self.data_root, self._requested_classes)
+        return self._classes
+
     @property
     def num_classes(self) -> int:
-        return NUM_CLASSES
+        return len(self._class_folders().class_names)
 
     @property
     def class_names(self) -> list[str]:
-        return list(CLASS_NAMES)
+        """The dataset's classes (folder names only; raises `DatasetLayoutError` without data)."""
+        return list(self._class_folders().class_names)
 
     @property
     def mel_params(self) -> MelParams:
@@ -126,6 +162,7 @@ class FoleyDataModule(pl.LightningDataModule):
             num_workers=self.cache_workers,
             num_samples=self.num_samples,
             progress=progress,
+            class_names=self.class_names,
         )
 
     def prepare_data(self) -> None:
@@ -135,8 +172,25 @@ class FoleyDataModule(pl.LightningDataModule):
         if self.cache is not None:
             return
         self.cache = self._load_cache(progress=False)
+        groups = None
+        if self.split_by != "clip":
+            self.recordings = recording_ids(self.cache.paths, self.recording_pattern)
+            if self.split_by == "recording" or self.recordings.found:
+                groups = self.recordings.ids
+        self.split_by_recording = groups is not None
         self.train_indices, self.val_indices = stratified_split(
-            self.cache.labels, val_fraction=self.val_fraction, seed=self.seed
+            self.cache.labels, val_fraction=self.val_fraction, seed=self.seed, groups=groups
+        )
+        rank_zero_info(self.split_summary())
+
+    def split_summary(self) -> str:
+        """Clips (and recordings, when split by recording) of each side, per class."""
+        cache = self._require_setup()
+        use = self.recordings if self.split_by_recording else None
+        return describe_split(
+            cache.labels, self.train_indices, self.val_indices, cache.class_names,
+            groups=None if use is None else use.ids,
+            source=None if use is None else use.describe(),
         )
 
     def _require_setup(self) -> MelCache:
