@@ -8,6 +8,9 @@ import scipy.linalg
 import torch
 
 from evaluation.fad import (
+    FrechetToReference,
+    fad_inf,
+    fad_inf_fit,
     frechet_distance,
     frechet_distance_eig,
     gaussian_stats,
@@ -142,3 +145,75 @@ def test_round_stats_is_float32_precision() -> None:
     mu, sigma = round_stats(np.array([1.0 + 1e-12]), np.array([[1.0 / 3.0]]))
     assert mu.dtype == np.float64
     assert sigma[0, 0] == float(np.float32(1.0 / 3.0))
+
+
+@pytest.mark.parametrize("rows", [200, 12])  # more rows than dims (D x D path), fewer (n x n)
+def test_frechet_to_reference_matches_official_formula(rows) -> None:
+    rng = np.random.default_rng(rows)
+    y = rng.normal(size=(300, 16)) @ rng.normal(size=(16, 16)) * 0.3
+    x = rng.normal(size=(rows, 16)) + 0.2
+    mu_y, sigma_y = gaussian_stats(y)
+    mu_x, sigma_x = gaussian_stats(x)
+    distance = FrechetToReference(mu_y, sigma_y)
+    expected = frechet_distance_eig(mu_y, sigma_y, mu_x, sigma_x)
+    assert distance(x) == pytest.approx(expected, rel=1e-6)
+    if rows > 16:
+        assert distance(x) == pytest.approx(
+            frechet_distance(mu_y, sigma_y, mu_x, sigma_x), rel=1e-7
+        )
+
+
+def test_frechet_to_reference_weights_repeat_rows() -> None:
+    rng = np.random.default_rng(0)
+    y, x = rng.normal(size=(100, 6)), rng.normal(size=(20, 6))
+    distance = FrechetToReference(*gaussian_stats(y))
+    counts = rng.integers(0, 3, size=20)
+    repeated = np.repeat(x, counts, axis=0)
+    assert distance(x, weights=counts) == pytest.approx(distance(repeated), rel=1e-10)
+    with pytest.raises(ValueError, match="embeddings \\[n, 6\\]"):
+        distance(np.zeros((5, 4)))
+
+
+def _gaussian_pair(seed: int, d: int = 24):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(d, d)) / np.sqrt(d), rng.normal(size=(d, d)) / np.sqrt(d)
+    sigma1, sigma2 = a @ a.T + 0.1 * np.eye(d), b @ b.T + 0.1 * np.eye(d)
+    mu1, mu2 = np.zeros(d), np.full(d, 0.1)
+    return rng, (mu1, sigma1), (mu2, sigma2)
+
+
+def test_fad_inf_is_closer_to_the_true_distance_than_plain_fad() -> None:
+    """Gaussians with known statistics, 100 generated samples of 24 dims: plain FAD is biased
+    upwards by the covariance estimate; the 1 / N extrapolation removes most of that bias (over
+    20 seeds: mean error +1.28 plain, -0.29 FAD-inf; a single seed is noisy, so 8 are averaged)."""
+    errors_plain, errors_inf = [], []
+    for seed in range(8):
+        rng, (mu1, sigma1), (mu2, sigma2) = _gaussian_pair(seed)
+        true = frechet_distance(mu2, sigma2, mu1, sigma1)
+        x = rng.multivariate_normal(mu1, sigma1, size=100)
+        y = rng.multivariate_normal(mu2, sigma2, size=20000)
+        plain = frechet_distance(*gaussian_stats(y), *gaussian_stats(x))
+        errors_plain.append(plain - true)
+        errors_inf.append(fad_inf(x, y, seed=seed) - true)
+    assert np.mean(errors_plain) > 0.5  # the small-sample bias is real here
+    assert abs(np.mean(errors_inf)) < 0.5 * abs(np.mean(errors_plain))
+    assert np.mean(np.abs(errors_inf)) < 0.7 * np.mean(np.abs(errors_plain))
+
+
+def test_fad_inf_fit_sizes_repeats_and_clip_subsets() -> None:
+    rng = np.random.default_rng(3)
+    clips = np.repeat(np.arange(40), 5)  # 40 clips of 5 rows
+    x = rng.normal(size=(200, 4)) + np.repeat(rng.normal(size=(40, 4)), 5, axis=0)
+    y = rng.normal(size=(300, 4))
+    fit = fad_inf_fit(x, y, clip_ids=clips, num_sizes=5, repeats=3, min_fraction=0.5, seed=1)
+    assert sorted(set(fit.sizes)) == [20, 25, 30, 35, 40]  # clips, from half to all
+    assert len(fit.sizes) == 4 * 3 + 1  # the full set once
+    full = frechet_distance(*gaussian_stats(y), *gaussian_stats(x))
+    assert fit.values[-1] == pytest.approx(full, rel=1e-7)
+    assert fit == fad_inf_fit(x, y, clip_ids=clips, num_sizes=5, repeats=3, seed=1)  # seeded
+    line = np.polyfit(1.0 / np.array(fit.sizes), fit.values, 1)
+    assert fit.score == pytest.approx(line[1]) and fit.slope == pytest.approx(line[0])
+    with pytest.raises(ValueError, match="at least 2 sizes"):
+        fad_inf(x[:10], y, min_fraction=1.0)
+    with pytest.raises(ValueError, match="clip_ids has 3 entries"):
+        fad_inf(x, y, clip_ids=[0, 1, 2])
