@@ -79,7 +79,7 @@ class VGGish(nn.Module):
             )
         try:
             state = torch.load(path, map_location=map_location, weights_only=True)
-        except Exception as err:  # noqa: BLE001 - re-raised with the file name
+        except Exception as err:  # any read failure: re-raised with the file name
             raise ValueError(
                 f"Could not read VGGish weights {path}: {err}. Expected torchvggish's "
                 f"vggish-10086976.pth (a state dict){_pca_hint(path.name)}."

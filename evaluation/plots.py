@@ -1,4 +1,8 @@
-"""Matplotlib figures for people: log-mel images and training curves (Agg, files only)."""
+"""Matplotlib figures for people: log-mel images and training curves (Agg, files only).
+
+Figures are built on matplotlib's Agg canvas directly (`Figure` + `FigureCanvasAgg`), so
+importing this module never changes the process-wide backend.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,11 @@ import csv
 import math
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from datamodules.atomic import atomic_path  # noqa: E402
+from datamodules.atomic import atomic_path
 
 # (title, metric keys drawn together) for the training-curve panels
 CURVE_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -33,7 +35,9 @@ def save_mel_image(
     hop_length: int = 256,
 ) -> Path:
     """Write a log-mel [n_mels, T] as a PNG (time in seconds on x, mel band on y)."""
-    fig, ax = plt.subplots(figsize=(4.0, 1.6), dpi=100)
+    fig = Figure(figsize=(4.0, 1.6), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     seconds = mel.shape[1] * hop_length / sample_rate
     ax.imshow(
         mel,
@@ -51,7 +55,6 @@ def save_mel_image(
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     return Path(path)
 
 
@@ -80,7 +83,9 @@ def save_training_curves(
         return None
     cols = min(3, len(panels))
     rows = math.ceil(len(panels) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 2.6 * rows), dpi=100, squeeze=False)
+    fig = Figure(figsize=(4.2 * cols, 2.6 * rows), dpi=100)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, (title, keys) in zip(axes.flat, panels, strict=False):
         for key in keys:
             steps, values = metrics[key]
@@ -94,5 +99,4 @@ def save_training_curves(
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
-    plt.close(fig)
     return Path(path)

@@ -21,7 +21,7 @@ class SaveAndUploadConfig(SaveConfigCallback):
     Lightning calls `save_config` on global rank 0 only, so the upload happens once per run.
     """
 
-    def save_config(self, trainer, pl_module, stage: str) -> None:  # noqa: ANN001
+    def save_config(self, trainer, pl_module, stage: str) -> None:
         from pytorch_lightning.loggers import WandbLogger
 
         for logger in trainer.loggers:
@@ -33,7 +33,7 @@ class SaveAndUploadConfig(SaveConfigCallback):
 class FoleyCLI(LightningCLI):
     """LightningCLI with the data -> model links of this project."""
 
-    def add_arguments_to_parser(self, parser) -> None:  # noqa: ANN001 (jsonargparse parser)
+    def add_arguments_to_parser(self, parser) -> None:  # parser: a jsonargparse parser
         parser.link_arguments(
             "data.num_classes", "model.init_args.num_classes", apply_on="instantiate"
         )
