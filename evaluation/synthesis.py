@@ -41,6 +41,15 @@ def folder_name(class_name: str) -> str:
     return CAMEL_TO_SNAKE.get(class_name, class_name)
 
 
+@torch.no_grad()
+def vocode(vocoder: nn.Module, mel: torch.Tensor) -> torch.Tensor:
+    """mel [B, 80, T] -> wav [B, 88200] float32 on the CPU: vocoder, then pad / crop the end."""
+    wav = vocoder(mel.to(module_device(vocoder)))
+    if wav.dim() == 3 and wav.shape[1] == 1:
+        wav = wav.squeeze(1)  # HiFi-GAN's [B, 1, N]
+    return fit_length(wav.detach().float(), CLIP_SAMPLES).cpu()
+
+
 def _accepts_seed(generator: nn.Module) -> bool:
     try:
         return "seed" in inspect.signature(generator.generate).parameters
@@ -68,10 +77,7 @@ def generate_mel_wav(
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(seed)
             mel = generator.generate(labels)
-    wav = vocoder(mel.to(module_device(vocoder)))
-    if wav.dim() == 3 and wav.shape[1] == 1:
-        wav = wav.squeeze(1)  # HiFi-GAN's [B, 1, N]
-    return mel.detach().float().cpu(), fit_length(wav.detach().float(), CLIP_SAMPLES).cpu()
+    return mel.detach().float().cpu(), vocode(vocoder, mel)
 
 
 def generate_wav(

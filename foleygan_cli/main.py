@@ -24,6 +24,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "export a frozen SupCon encoder from a checkpoint",
     ),
     "synth": ("foleygan_cli.synth", "generate clips per class in the DCASE submission layout"),
+    "resynth": (
+        "foleygan_cli.resynth",
+        "real clips -> mel -> vocoder in the submission layout (the FAD ceiling)",
+    ),
     "probe": (
         "foleygan_cli.probe",
         "per-class accuracy of the frozen encoder's probe on a generator's mels",
