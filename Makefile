@@ -1,5 +1,7 @@
 # foleygan: every target sets itself up, so `make demo` and `make test` work on a fresh clone.
-#   make train LOSS=2c TAU_C=0.1 DATA=data/DCASEFoleySoundSynthesisDevSet ARGS="--trainer.devices=4"
+# The training targets are thin wrappers over named config stacks (configs/<group>/<name>.yaml):
+#   make train LOSS=2c TAU_C=0.1 DATA_CONFIG=dcase DATA=data/DCASEFoleySoundSynthesisDevSet \
+#     ARGS="--trainer.devices=4"
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -8,10 +10,13 @@ FOLEYGAN := $(VENV)/bin/foleygan
 STAMP := $(VENV)/.setup-stamp
 TORCH_VERSION ?= 2.14.1
 TORCHAUDIO_VERSION ?= 2.11.0
-PIP_QUIET := -q --disable-pip-version-check
+# (not PIP_QUIET: pip reads PIP_<OPTION> variables from the environment)
+PIP_FLAGS := -q --disable-pip-version-check
 
-# Experiment knobs
-DATA ?= data/synthetic
+# Experiment knobs: each names a file of configs/<group>/; DATA, TAU_C and ARGS are overrides
+# configs/data/<DATA_CONFIG>.yaml: synthetic or dcase; DATA overrides its data_root
+DATA_CONFIG ?= synthetic
+DATA ?=
 TRAINER ?= default
 LOGGER ?= csv
 LOSS ?= csupcon
@@ -28,10 +33,19 @@ BACKBONE ?= vggish
 VOCODER ?= hifigan
 SWEEP ?= configs/sweeps/kt_table.yaml
 
-DATA_CONFIG = $(if $(filter data/synthetic%,$(DATA)),configs/data/synthetic.yaml,configs/data/dcase.yaml)
+DATA_FILE = configs/data/$(DATA_CONFIG).yaml
+DATA_ARG = $(if $(DATA),--data.data_root=$(DATA),)
+# the data root of this run, for `foleygan prepare`: DATA, else the data file's data_root
+DATA_ROOT = $(or $(DATA),$(shell $(PY) -c "import yaml; \
+  print(yaml.safe_load(open('$(DATA_FILE)'))['data']['data_root'])"))
+# the synthetic set is generated first when the run reads it from its default place
+SYNTHETIC_DEP = $(if $(filter synthetic,$(DATA_CONFIG)),$(if $(DATA),,synthetic),)
 LOSS_CONFIG = configs/gan/$(subst -,_,$(LOSS)).yaml
 EXPERIMENT_CONFIG = $(if $(EXPERIMENT),--config configs/experiment/$(EXPERIMENT).yaml,)
 LOGGER_CONFIG = configs/logger/$(LOGGER).yaml
+# pip quiet on success; on failure its own output and make stops
+PIP_INSTALL = $(PY) -m pip install $(PIP_FLAGS) $(1) > $(VENV)/pip.log 2>&1 \
+  || { cat $(VENV)/pip.log; echo "make setup: pip install $(1) failed (log: $(VENV)/pip.log)"; exit 1; }
 
 .PHONY: setup test test-slow lint demo bench bench-quick data data-cache synthetic \
         pretrain-encoder train synth fad sweep report fetch-vggish tiny-gan
@@ -40,10 +54,10 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install $(PIP_QUIET) --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install $(PIP_QUIET) torch==$(TORCH_VERSION) 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install $(PIP_QUIET) torchaudio==$(TORCHAUDIO_VERSION) 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install $(PIP_QUIET) -e '.[dev]' 2>&1 | grep -v "^WARNING: Location" || true
+	@$(call PIP_INSTALL,--upgrade pip)
+	@$(call PIP_INSTALL,torch==$(TORCH_VERSION))
+	@$(call PIP_INSTALL,torchaudio==$(TORCHAUDIO_VERSION))
+	@$(call PIP_INSTALL,-e '.[dev]')
 	$(PY) -c "import torch, torchaudio, pytorch_lightning, datamodules; print('torch', torch.__version__, 'torchaudio', torchaudio.__version__)"
 	touch $(STAMP)
 
@@ -66,8 +80,8 @@ bench-quick: setup
 data: setup
 	$(FOLEYGAN) download --root data
 
-data-cache: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
-	$(FOLEYGAN) prepare $(DATA)
+data-cache: setup $(SYNTHETIC_DEP)
+	$(FOLEYGAN) prepare $(DATA_ROOT)
 
 synthetic: setup
 	$(FOLEYGAN) synthetic data/synthetic --clips-per-class 40 --seed 0
@@ -77,17 +91,17 @@ fetch-vggish: setup
 	$(FOLEYGAN) fetch-vggish
 
 # ---- training ---------------------------------------------------------------------------
-pretrain-encoder: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
+pretrain-encoder: setup $(SYNTHETIC_DEP)
 	$(FOLEYGAN) fit --config configs/trainer/$(TRAINER).yaml --config $(LOGGER_CONFIG) \
-	  --config $(DATA_CONFIG) --config configs/encoder/$(ENCODER_CONFIG).yaml \
-	  --config configs/experiment/encoder.yaml --data.data_root=$(DATA) \
-	  --trainer.logger.init_args.name=encoder $(ARGS)
+	  --config $(DATA_FILE) --config configs/callbacks/encoder.yaml \
+	  --config configs/encoder/$(ENCODER_CONFIG).yaml --config configs/experiment/encoder.yaml \
+	  $(DATA_ARG) --trainer.logger.init_args.name=encoder $(ARGS)
 
-train: setup $(if $(filter data/synthetic%,$(DATA)),synthetic,)
+train: setup $(SYNTHETIC_DEP)
 	$(FOLEYGAN) fit --config configs/trainer/$(TRAINER).yaml --config $(LOGGER_CONFIG) \
-	  --config $(DATA_CONFIG) --config configs/callbacks/$(strip $(CALLBACKS)).yaml --config $(LOSS_CONFIG) \
-	  $(EXPERIMENT_CONFIG) --data.data_root=$(DATA) --trainer.logger.init_args.name=$(NAME) \
-	  $(if $(TAU_C),--model.init_args.tau_c=$(TAU_C),) $(ARGS)
+	  --config $(DATA_FILE) --config configs/callbacks/$(strip $(CALLBACKS)).yaml \
+	  --config configs/gan/base.yaml --config $(LOSS_CONFIG) $(EXPERIMENT_CONFIG) $(DATA_ARG) \
+	  --trainer.logger.init_args.name=$(NAME) $(if $(TAU_C),--model.init_args.tau_c=$(TAU_C),) $(ARGS)
 
 synth: setup
 	$(FOLEYGAN) synth $(CKPT) --out $(OUT) --n-per-class 100 --vocoder $(VOCODER)
@@ -112,13 +126,15 @@ TINY_STACK = --config configs/trainer/cpu.yaml --config configs/logger/csv.yaml 
 tiny-gan: LOSS = hinge
 
 $(TINY)/encoder.pt: | setup synthetic
-	$(FOLEYGAN) fit $(TINY_STACK) --config configs/encoder/supcon_tiny.yaml \
-	  --config configs/experiment/encoder.yaml --data.num_samples=22050 \
+	$(FOLEYGAN) fit $(TINY_STACK) --config configs/callbacks/encoder.yaml \
+	  --config configs/encoder/supcon_tiny.yaml --config configs/experiment/encoder.yaml \
+	  --data.num_samples=22050 \
 	  --trainer.max_epochs=8 --trainer.logger.init_args.name=encoder \
 	  --model.init_args.export_path=$@
 
 tiny-gan: setup synthetic $(TINY)/encoder.pt
-	$(FOLEYGAN) fit $(TINY_STACK) --config $(LOSS_CONFIG) --config configs/gan/tiny.yaml \
+	$(FOLEYGAN) fit $(TINY_STACK) --config configs/callbacks/tiny_1s.yaml \
+	  --config configs/gan/base.yaml --config $(LOSS_CONFIG) --config configs/gan/cpu.yaml \
 	  --config configs/experiment/tiny_1s.yaml --model.init_args.encoder_path=$(TINY)/encoder.pt \
 	  $(if $(TAU_C),--model.init_args.tau_c=$(TAU_C),) --trainer.logger.init_args.name=$(TINY_NAME) $(ARGS)
 	$(FOLEYGAN) probe $(TINY)/$(TINY_NAME) --encoder $(TINY)/encoder.pt \

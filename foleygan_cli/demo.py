@@ -44,41 +44,50 @@ def make_data(clips_per_class: int) -> None:
     make_synthetic_dataset(HELD_OUT, clips_per_class=100, seed=1)
 
 
+def encoder_args(epochs: int) -> list[str]:
+    """`foleygan fit` arguments of step 2 (tests/foleygan_cli/test_configs.py parses them)."""
+    return [
+        *_configs(
+            "configs/callbacks/encoder.yaml",
+            "configs/encoder/supcon_tiny.yaml",
+            "configs/experiment/encoder.yaml",
+        ),
+        f"--data.data_root={DATA}",
+        f"--trainer.max_epochs={epochs}",
+        f"--trainer.logger.init_args.save_dir={RUN}",
+        "--trainer.logger.init_args.name=encoder",
+        f"--model.init_args.export_path={ENCODER}",
+    ]
+
+
+def gan_args(max_steps: int) -> list[str]:
+    """`foleygan fit` arguments of step 3: the report's S2 at CPU size."""
+    return [
+        *_configs(
+            "configs/callbacks/demo.yaml",
+            "configs/gan/base.yaml",
+            "configs/gan/csupcon.yaml",
+            "configs/gan/cpu.yaml",
+            "configs/experiment/demo.yaml",
+        ),
+        f"--data.data_root={DATA}",
+        f"--trainer.max_steps={max_steps}",
+        f"--trainer.logger.init_args.save_dir={RUN}",
+        "--trainer.logger.init_args.name=gan",
+        f"--model.init_args.encoder_path={ENCODER}",
+    ]
+
+
 def pretrain_encoder(epochs: int) -> None:
     from foleygan_cli.lightning import run_lightning_cli
 
-    run_lightning_cli(
-        [
-            "fit",
-            *_configs("configs/encoder/supcon_tiny.yaml", "configs/experiment/encoder.yaml"),
-            f"--data.data_root={DATA}",
-            f"--trainer.max_epochs={epochs}",
-            f"--trainer.logger.init_args.save_dir={RUN}",
-            "--trainer.logger.init_args.name=encoder",
-            f"--model.init_args.export_path={ENCODER}",
-        ]
-    )
+    run_lightning_cli(["fit", *encoder_args(epochs)])
 
 
 def train_gan(max_steps: int) -> Path:
     from foleygan_cli.lightning import run_lightning_cli
 
-    cli = run_lightning_cli(
-        [
-            "fit",
-            *_configs(
-                "configs/callbacks/demo.yaml",
-                "configs/gan/csupcon.yaml",
-                "configs/gan/tiny.yaml",
-                "configs/experiment/demo.yaml",
-            ),
-            f"--data.data_root={DATA}",
-            f"--trainer.max_steps={max_steps}",
-            f"--trainer.logger.init_args.save_dir={RUN}",
-            "--trainer.logger.init_args.name=gan",
-            f"--model.init_args.encoder_path={ENCODER}",
-        ]
-    )
+    cli = run_lightning_cli(["fit", *gan_args(max_steps)])
     return Path(cli.trainer.checkpoint_callback.last_model_path)
 
 

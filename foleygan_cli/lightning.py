@@ -1,7 +1,8 @@
 """LightningCLI: the only place where configuration becomes objects.
 
-`foleygan fit --config configs/trainer/cpu.yaml --config configs/data/synthetic.yaml
---config configs/gan/csupcon.yaml` builds a `FoleyDataModule`, the model named by
+`foleygan fit --config configs/trainer/cpu.yaml --config configs/logger/csv.yaml --config
+configs/data/synthetic.yaml --config configs/gan/base.yaml --config configs/gan/csupcon.yaml`
+builds a `FoleyDataModule`, the model named by
 `model.class_path` (`FoleyGANModule` or `SupConEncoderModule`) and the Trainer. Values that must
 agree between data and model (number of classes, mel size) are linked, never typed twice.
 """

@@ -25,6 +25,42 @@ def test_sweep_covers_the_reports_table():
     assert sweep["metric"] == {"name": "val/fad/mean", "goal": "minimize"}
 
 
+def test_sweep_holds_the_reports_optimizers():
+    params = load_sweep(SWEEP)["parameters"]
+    for name in ("optimizer_g", "optimizer_d"):
+        assert params[f"model.init_args.{name}.init_args.lr"] == {"value": 1e-4}
+        assert params[f"model.init_args.{name}.init_args.betas"] == {"value": [0.5, 0.999]}
+
+
+def test_a_trials_overrides_reach_the_model():
+    """The agent's `--key=value` strings (lists as Python writes them) parse through the CLI
+    after the sweep's config stack; values off the report's show that none is ignored."""
+    import contextlib
+    import io
+
+    import yaml
+
+    from foleygan_cli.lightning import run_lightning_cli
+
+    sweep = load_sweep(SWEEP)
+    params = {key: spec.get("value", spec.get("values", [None])[-1])
+              for key, spec in sweep["parameters"].items()}
+    params["model.init_args.optimizer_g.init_args.lr"] = 3e-4
+    params["model.init_args.optimizer_d.init_args.betas"] = [0.0, 0.9]
+    command = trial_command(sweep, params)
+    assert command.index("--config=configs/gan/base.yaml") < command.index(
+        "--config=configs/gan/csupcon.yaml")
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+        run_lightning_cli([*command[command.index("fit"):], "--print_config"])
+    model = yaml.safe_load(out.getvalue())["model"]["init_args"]
+    assert (model["loss"], model["use_labels"], model["tau_c"]) == ("csupcon", True, 1.0)
+    optimizers = [(spec["class_path"], spec["init_args"]["lr"], list(spec["init_args"]["betas"]))
+                  for spec in (model["optimizer_g"], model["optimizer_d"])]
+    assert optimizers == [("torch.optim.Adam", 3e-4, [0.5, 0.999]),
+                          ("torch.optim.Adam", 1e-4, [0.0, 0.9])]
+
+
 def test_trial_command_expands_like_the_agent():
     sweep = {
         "program": "train.py",
@@ -78,7 +114,7 @@ def test_one_sweep_trial_offline_logs_every_class(tmp_path, tiny_setup):
         "model.init_args.tau_d": 0.1,
     }
     extra = (
-        "--config=configs/gan/tiny.yaml",
+        "--config=configs/gan/cpu.yaml",
         f"--config={callbacks}",
         "--model.init_args.g_width=4",
         "--model.init_args.d_width=4",
