@@ -5,27 +5,14 @@ from __future__ import annotations
 import pytest
 import pytorch_lightning as pl
 import torch
-from torch import nn
 
 from conftest import make_cpu_trainer
 from encoders.probe import accuracies
 from evaluation.probe_callback import ProbeCallback
-from generator_stub import NAMES, StubGenerator, loader, val_batches
+from generator_stub import NAMES, LevelEncoder, StubGenerator, loader, val_batches
 
 
-class _LevelEncoder(nn.Module):
-    """classify: minus the distance of the mel's mean to levels (0, 10, 20) shifted by `shift`."""
-
-    def __init__(self, shift: float = 0.0) -> None:
-        super().__init__()
-        self.levels = torch.tensor([0.0, 10.0, 20.0]) + shift
-
-    def classify(self, mel: torch.Tensor) -> torch.Tensor:
-        # mel [B, H, W] -> logits [B, 3]
-        return -(mel.mean(dim=(1, 2))[:, None] - self.levels[None]).abs()
-
-
-def _direct_confusion(encoder: _LevelEncoder, calls: list) -> torch.Tensor:
+def _direct_confusion(encoder: LevelEncoder, calls: list) -> torch.Tensor:
     confusion = torch.zeros(3, 3, dtype=torch.long)
     for labels, mel in calls:
         for label, row in zip(labels.tolist(), mel, strict=True):
@@ -35,7 +22,7 @@ def _direct_confusion(encoder: _LevelEncoder, calls: list) -> torch.Tensor:
 
 
 def test_counts_equal_a_direct_computation() -> None:
-    encoder = _LevelEncoder(shift=4.0)  # with noise, some mels fall closer to the next level
+    encoder = LevelEncoder((4.0, 14.0, 24.0))  # with noise, some mels fall closer to the next level
     module = StubGenerator(encoder=encoder, noise=6.0)
     batches = val_batches(n_batches=4, batch=6)
     trainer = make_cpu_trainer(callbacks=[ProbeCallback()])
@@ -52,7 +39,7 @@ def test_counts_equal_a_direct_computation() -> None:
 
 
 def test_fit_with_the_callback_logs_the_keys() -> None:
-    module = StubGenerator(encoder=_LevelEncoder(), noise=0.1)  # always recognisable
+    module = StubGenerator(encoder=LevelEncoder(), noise=0.1)  # always recognisable
     trainer = make_cpu_trainer(max_steps=2, val_check_interval=1, callbacks=[ProbeCallback()])
     trainer.fit(module, loader(val_batches()), loader(val_batches()))
     metrics = trainer.callback_metrics
