@@ -6,6 +6,9 @@
   distribution, and the 128-d pre-ReLU embedding is used (no PCA).
 - `"encoder:<path>"`: the project's frozen SupCon ResNet18 (see `EncoderBackbone`). Its numbers
   are NOT comparable with the official VGGish FAD; use it for cheap relative comparisons only.
+- `"panns"` / `"panns:<path>"`: PANNs CNN14 (32 kHz AudioSet tagger, `Cnn14_mAP=0.431.pth`), one
+  2,048-d embedding per clip (ReLU(fc1), see `PANNsBackbone`). Better correlated with listening
+  tests than VGGish (DCASE 2023 Task 7 organisers' study); not the official protocol.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from torch import nn
 from datamodules.mel import LogMelSpectrogram
 
 VGGISH_WEIGHTS = Path("checkpoints/vggish/vggish-10086976.pth")
+PANNS_WEIGHTS = Path("checkpoints/panns/Cnn14_mAP=0.431.pth")
 _REPO_ROOT = Path(__file__).resolve().parents[1]
-BACKBONE_CHOICES = ("vggish", "vggish:<path>", "encoder:<path>")
+BACKBONE_CHOICES = ("vggish", "vggish:<path>", "encoder:<path>", "panns", "panns:<path>")
 
 
 def _module_device(module: nn.Module) -> torch.device:
@@ -116,23 +120,75 @@ class EncoderBackbone(nn.Module):
         return self.encoder.features(self.windows(mel)).float()
 
 
+class PANNsBackbone(nn.Module):
+    """wav [B, N] at 22,050 Hz -> [B, 2048] PANNs CNN14 clip embeddings (one per clip).
+
+    Clip level, as PANNs is: CNN14 pools over the whole clip (mean over frequency, max + mean
+    over time) before fc1, and that pooled ReLU(fc1) output is its published `embedding`. The
+    clips are resampled 22,050 -> 32,000 Hz once, here, with torchaudio's windowed-sinc resampler
+    (the model was trained at 32 kHz). 100 clips per class give 100 rows of 2,048 dims: KAD and
+    PRDC need no covariance; FAD's covariance then has rank <= 99 (the eigenvalue path in
+    `evaluation.fad` handles it, but prefer KAD with this backbone).
+    """
+
+    def __init__(self, cnn14: nn.Module, sample_rate: int = 22050, chunk: int = 16) -> None:
+        super().__init__()
+        self.cnn14 = cnn14.eval().requires_grad_(False)
+        self.sample_rate = sample_rate
+        self.model_rate = int(getattr(cnn14, "sample_rate", 32000))
+        self.chunk = chunk  # clips per forward, bounds the activation memory
+        self.num_features = 2048
+        self.name = "panns"
+        super().train(False)
+
+    def train(self, mode: bool = True) -> PANNsBackbone:
+        return super().train(False)
+
+    @torch.no_grad()
+    def embed(self, wav: torch.Tensor) -> torch.Tensor:
+        # wav [B, N] at 22,050 Hz -> [B, 2048]
+        import torchaudio.functional as AF
+
+        if wav.dim() != 2:
+            raise ValueError(f"embed expects wav [B, N], got shape {tuple(wav.shape)}")
+        clips = wav.detach().to(_module_device(self.cnn14), torch.float32)
+        clips = AF.resample(clips, self.sample_rate, self.model_rate)
+        parts = [self.cnn14(clips[i : i + self.chunk]) for i in range(0, len(clips), self.chunk)]
+        return torch.cat(parts).float()
+
+
 def _missing(path: Path, what: str, fix: str) -> FileNotFoundError:
     return FileNotFoundError(f"{what} not found at {path}; {fix}")
 
 
-def _vggish_path(spec: str) -> Path:
+def _weights_path(spec: str, default: Path) -> Path:
     if spec:
         return Path(spec).expanduser()
-    if VGGISH_WEIGHTS.is_file():
-        return VGGISH_WEIGHTS
-    return _REPO_ROOT / VGGISH_WEIGHTS
+    if default.is_file():
+        return default
+    return _REPO_ROOT / default
+
+
+def _load_panns(spec: str, device: str | torch.device) -> nn.Module:
+    path = _weights_path(spec, PANNS_WEIGHTS)
+    if not path.is_file():
+        raise _missing(
+            path,
+            "PANNs CNN14 weights (Cnn14_mAP=0.431.pth)",
+            "run `foleygan fetch-panns` or pass --backbone "
+            "panns:<path to the .pth>",
+        )
+    from encoders.panns import Cnn14
+
+    return PANNsBackbone(Cnn14.from_checkpoint(path, map_location=device))
 
 
 def load_backbone(name: str, device: str | torch.device = "cpu") -> nn.Module:
-    """Build a FAD backbone from its name: "vggish", "vggish:<path>" or "encoder:<path>"."""
+    """Build a FAD backbone from its name: "vggish", "vggish:<path>", "encoder:<path>", "panns"
+    or "panns:<path>"."""
     kind, _, spec = str(name).partition(":")
     if kind == "vggish":
-        path = _vggish_path(spec)
+        path = _weights_path(spec, VGGISH_WEIGHTS)
         if not path.is_file():
             raise _missing(
                 path,
@@ -156,6 +212,8 @@ def load_backbone(name: str, device: str | torch.device = "cpu") -> nn.Module:
         from encoders.export import load_frozen_encoder
 
         backbone = EncoderBackbone(load_frozen_encoder(path, map_location=device))
+    elif kind == "panns":
+        backbone = _load_panns(spec, device)
     else:
         raise ValueError(
             f"unknown FAD backbone {name!r}; choose one of {list(BACKBONE_CHOICES)} "

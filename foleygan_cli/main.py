@@ -37,6 +37,10 @@ TOOLS: dict[str, tuple[str, str]] = {
         "foleygan_cli.fetch_vggish",
         "download the VGGish weights (torchvggish format)",
     ),
+    "fetch-panns": (
+        "foleygan_cli.fetch_panns",
+        "download the PANNs CNN14 weights (Cnn14_mAP=0.431.pth) for --backbone panns",
+    ),
     "report": ("foleygan_cli.report", "write the static listening report of a run"),
     "sweep": ("foleygan_cli.sweep", "create a W&B sweep from a YAML and start an agent"),
     "demo": ("foleygan_cli.demo", "the whole pipeline on the synthetic set, on a CPU"),
