@@ -23,8 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--backbone",
         default="vggish",
-        help="vggish (official) | vggish:<weights.pth> | encoder:<encoder export> "
-        "(encoder numbers are not comparable with the official FAD)",
+        help="vggish (official) | vggish:<weights.pth> | encoder:<encoder export> | panns | "
+        "panns:<Cnn14_mAP=0.431.pth> (only vggish gives the official numbers)",
     )
     parser.add_argument(
         "--out",

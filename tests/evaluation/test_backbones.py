@@ -66,6 +66,19 @@ def test_unknown_and_missing_backbones_explain_the_fix(tmp_path, monkeypatch) ->
         load_backbone(f"encoder:{tmp_path / 'none.pt'}")
 
 
+def test_panns_backbone_is_registered_and_explains_missing_weights(tmp_path, monkeypatch) -> None:
+    import evaluation.backbones as backbones
+
+    with pytest.raises(ValueError, match=r"unknown FAD backbone 'pann'.*'panns:<path>'"):
+        load_backbone("pann")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(backbones, "_REPO_ROOT", tmp_path)  # no default file anywhere
+    with pytest.raises(FileNotFoundError, match=r"Cnn14_mAP=0\.431\.pth.*foleygan fetch-panns"):
+        load_backbone("panns")
+    with pytest.raises(FileNotFoundError, match=r"other\.pth"):
+        load_backbone(f"panns:{tmp_path / 'other.pth'}")
+
+
 def test_vggish_backbone_uses_official_framing(tmp_path) -> None:
     import encoders.vggish as vggish_mod
 
