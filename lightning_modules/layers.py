@@ -13,6 +13,12 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 
+def wants_channels_last(setting: bool | None, x: torch.Tensor) -> bool:
+    """A network's `channels_last` setting: True / False, or None = on CPU only (oneDNN's
+    NHWC convolutions are much faster there; on CUDA it is the owner's choice)."""
+    return x.device.type == "cpu" if setting is None else setting
+
+
 def _orthogonal(module: nn.Module) -> nn.Module:
     nn.init.orthogonal_(module.weight)
     if getattr(module, "bias", None) is not None:
@@ -60,10 +66,17 @@ class ConditionalBatchNorm2d(nn.Module):
 class SelfAttention2d(nn.Module):
     """SAGAN self-attention: x + gamma * o(softmax(q k^T) v), gamma initialised at 0.
 
-    Query/key have C/8 channels (at least 1), value C/2.
+    Query/key have C/8 channels (at least 1), value C/2; no 1/sqrt(d) scaling (SAGAN's form).
 
     Keys and values are max-pooled by 2 (SAGAN's memory saving) only when both spatial dims
     are even; odd maps such as 5 x 43 attend over all positions.
+
+    With `fused` (the default) the softmax(q k^T) v product runs through
+    `F.scaled_dot_product_attention` (flash attention on CPU and CUDA: the [HW, N] matrix is
+    never stored, forward or backward). Those kernels need one head size, so q and k are
+    zero-padded to the value's channel count (rounded up to 8): the zeros add nothing to q.k,
+    so the maths is unchanged and only the rounding of the online softmax differs (float
+    tolerance). `fused = False` runs the explicit bmm / softmax / bmm (the reference form).
     """
 
     def __init__(self, channels: int, pool: bool = True) -> None:
@@ -74,6 +87,7 @@ class SelfAttention2d(nn.Module):
                 f"got {channels}; raise the network width"
             )
         self.pool = pool
+        self.fused = True
         qk, self.v_channels = max(1, channels // 8), channels // 2
         self.query = sn_conv2d(channels, qk, kernel_size=1)
         self.key = sn_conv2d(channels, qk, kernel_size=1)
@@ -84,11 +98,34 @@ class SelfAttention2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x [B, C, H, W] -> [B, C, H, W]
         b, c, h, w = x.shape
-        q = self.query(x).flatten(2)  # [B, C/8, HW]
-        k, v = self.key(x), self.value(x)
+        q, k, v = self.query(x), self.key(x), self.value(x)  # [B, C/8 | C/8 | C/2, H, W]
         if self.pool and h % 2 == 0 and w % 2 == 0:
             k, v = F.max_pool2d(k, 2), F.max_pool2d(v, 2)
-        k, v = k.flatten(2), v.flatten(2)  # [B, C/8, N], [B, C/2, N]
-        attn = torch.softmax(torch.bmm(q.transpose(1, 2), k), dim=-1)  # [B, HW, N]
-        o = torch.bmm(v, attn.transpose(1, 2)).view(b, self.v_channels, h, w)
+        o = _attend_fused(q, k, v) if self.fused else _attend(q, k, v)
         return x + self.gamma * self.out(o)
+
+
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """q [B, Cq, H, W], k [B, Cq, h, w], v [B, Cv, h, w] -> [B, Cv, H, W]: the explicit
+    v softmax(q^T k)^T over the HW queries and hw keys (the reference form)."""
+    b, _, h, w = q.shape
+    attn = torch.softmax(torch.bmm(q.flatten(2).transpose(1, 2), k.flatten(2)), dim=-1)
+    return torch.bmm(v.flatten(2), attn.transpose(1, 2)).view(b, -1, h, w)
+
+
+def _attend_fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Same as `_attend` through scaled_dot_product_attention (scale 1, one padded head).
+
+    Works on [B, positions, channels] views, free for channels-last maps; the result comes
+    back as a channels-last [B, Cv, H, W] view.
+    """
+    b, _, h, w = q.shape
+    v_channels = v.shape[1]
+    head = -(-max(q.shape[1], v_channels) // 8) * 8
+
+    def rows(t: torch.Tensor) -> torch.Tensor:  # [B, C, h, w] -> [B, 1, hw, head], unit stride
+        t = t.permute(0, 2, 3, 1).reshape(b, -1, t.shape[1])
+        return F.pad(t, (0, head - t.shape[-1])).contiguous().unsqueeze(1)
+
+    o = F.scaled_dot_product_attention(rows(q), rows(k), rows(v), scale=1.0)  # [B, 1, HW, head]
+    return o.squeeze(1)[..., :v_channels].view(b, h, w, v_channels).permute(0, 3, 1, 2)

@@ -10,7 +10,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lightning_modules.layers import SelfAttention2d, sn_conv2d, sn_embedding, sn_linear
+from lightning_modules.layers import (
+    SelfAttention2d,
+    sn_conv2d,
+    sn_embedding,
+    sn_linear,
+    wants_channels_last,
+)
 from lightning_modules.sagan_plan import plan_upsampling
 
 
@@ -39,7 +45,11 @@ class DiscBlock(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """mel_norm [B, H, T], labels [B] -> dict(logits [B], embed [B, E], proxy [B, E])."""
+    """mel_norm [B, H, T], labels [B] -> dict(logits [B], embed [B, E], proxy [B, E]).
+
+    `channels_last` (attribute, not saved): feature-map layout, None = channels-last on CPU
+    (see `Generator`); the outputs are equal to float rounding either way.
+    """
 
     def __init__(
         self,
@@ -74,6 +84,7 @@ class Discriminator(nn.Module):
             sn_linear(feat, hidden), nn.ReLU(), sn_linear(hidden, embed_dim)
         )
         self.proxy = sn_embedding(num_classes, embed_dim)
+        self.channels_last: bool | None = None
 
     def features(self, mel_norm: torch.Tensor) -> torch.Tensor:
         # mel_norm [B, H, T] -> h [B, C] (D_1: blocks, attention, ReLU, global sum pooling)
@@ -82,7 +93,10 @@ class Discriminator(nn.Module):
                 f"Discriminator expects mel [B, {self.mel_shape[0]}, {self.mel_shape[1]}], "
                 f"got shape {tuple(mel_norm.shape)}"
             )
-        x = mel_norm.unsqueeze(1)
+        if wants_channels_last(self.channels_last, mel_norm):
+            x = mel_norm.unsqueeze(-1).permute(0, 3, 1, 2)  # [B, 1, H, T], NHWC strides, no copy
+        else:
+            x = mel_norm.unsqueeze(1)
         for i, block in enumerate(self.blocks, start=1):
             x = block(x)
             if i == self.attention_stage:
