@@ -22,7 +22,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from evaluation.fad import ArrayLike, FrechetToReference, gaussian_stats
+from evaluation.fad import ArrayLike
+from evaluation.frechet_reference import FrechetToReference
 from evaluation.kad import (
     SCALE,
     as_float64,
@@ -101,8 +102,7 @@ def fad_replicates(
     """[n_boot] FAD of clip resamples of generated x [m, D] against the reference y [n, D]."""
     rows = as_float64(x, "generated embeddings x")
     _check_rows(rows, clip_ids)
-    mu, sigma = gaussian_stats(as_float64(y, "reference embeddings y"))
-    distance = FrechetToReference(mu, sigma)
+    distance = FrechetToReference.from_embeddings(as_float64(y, "reference embeddings y"))
     projected = distance.project(rows.numpy())
     counts = resample_counts(clip_ids, n_boot, seed)
     return np.array([distance.distance(projected, weights) for weights in counts])

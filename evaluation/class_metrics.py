@@ -1,8 +1,9 @@
 """All metrics of one class from its embeddings, and the mean row over classes.
 
 `class_metrics(gen, gen_clips, ref, metrics, n_boot)` computes, for one class:
-- "fad": the official Frechet distance (`frechet_distance`, reference statistics first, as the
-  FAD Metric computes it);
+- "fad": the Frechet distance (`frechet_distance_embeddings`: the official `frechet_distance`,
+  reference statistics first as the FAD Metric computes it, when both sets have more rows than
+  dimensions; the exact low-rank path for PANNs' 100 clips of 2,048 dims);
 - "fad_inf": FAD-inf (`fad_inf`, subsets of whole clips);
 - "kad": Kernel Audio Distance (bandwidth from this class's reference embeddings);
 - "prdc": "precision", "recall", "density", "coverage" (k nearest neighbours, real = reference);
@@ -18,7 +19,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from evaluation.bootstrap import bootstrap_interval, fad_replicates, kad_replicates
-from evaluation.fad import ArrayLike, fad_inf, frechet_distance, gaussian_stats
+from evaluation.fad import ArrayLike, fad_inf
+from evaluation.frechet_reference import frechet_distance_embeddings
 from evaluation.kad import kernel_audio_distance, median_pairwise_distance
 from evaluation.prdc import PRDC_NAMES, prdc
 
@@ -65,9 +67,7 @@ def class_metrics(
     values: dict[str, float] = {}
     replicates: dict[str, np.ndarray] = {}
     if "fad" in metrics:
-        mu_g, sigma_g = gaussian_stats(gen)
-        mu_r, sigma_r = gaussian_stats(ref)
-        values["fad"] = frechet_distance(mu_r, sigma_r, mu_g, sigma_g)
+        values["fad"] = frechet_distance_embeddings(gen, ref)
         if n_boot > 0:
             replicates["fad"] = fad_replicates(gen, gen_clips, ref, n_boot=n_boot, seed=seed)
     if "kad" in metrics:

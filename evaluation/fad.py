@@ -151,55 +151,6 @@ def frechet_distance_eig(
     return float(diff @ diff + torch.trace(s1) + torch.trace(s2) - 2.0 * tr_covmean)
 
 
-class FrechetToReference:
-    """The Frechet distance of many sample sets to one fixed reference N(mu_ref, sigma_ref).
-
-    sqrt(sigma_ref) comes from one symmetric eigendecomposition. For rows x [n, D] with weights
-    w (counts; 1 each by default), W = sum w, mean mu and centred rows xc,
-    sqrt(S_ref) S_x sqrt(S_ref) = Z^T Z with Z = sqrt(w / (W - 1)) xc sqrt(S_ref), and
-    Tr sqrtm(S_ref S_x) is the sum of the square roots of the eigenvalues of the smaller of
-    Z^T Z [D, D] and Z Z^T [n, n]: 100 PANNs clips of 2,048 dims cost a 100 x 100 problem. The
-    value is `frechet_distance_eig`'s (the official `frechet_distance` up to rounding). Weights
-    give the statistics of the rows repeated that often (a bootstrap resample) or 0/1 (a subset);
-    `project` computes x sqrt(S_ref) once for many weightings of the same rows. float64.
-    """
-
-    def __init__(self, mu: ArrayLike, sigma: ArrayLike) -> None:
-        self.mu, self.sigma = _as_numpy64(mu), _as_numpy64(sigma)
-        _check_shapes(self.mu, self.sigma, self.mu, self.sigma)
-        self.root = _psd_sqrt(torch.from_numpy(self.sigma)).numpy()
-        self.trace = float(np.trace(self.sigma))
-
-    def project(self, x: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-        """x [n, D] -> (x, x sqrt(S_ref)) in float64, for `distance`."""
-        rows = _as_numpy64(x)
-        if rows.ndim != 2 or rows.shape[1] != self.mu.shape[0]:
-            raise ValueError(
-                f"expected embeddings [n, {self.mu.shape[0]}] (the reference's size), got shape "
-                f"{rows.shape}; embed both sets with one backbone"
-            )
-        return rows, rows @ self.root
-
-    def distance(self, projected: tuple[np.ndarray, np.ndarray], weights=None) -> float:
-        rows, rooted = projected
-        w = np.ones(rows.shape[0]) if weights is None else _as_numpy64(weights).reshape(-1)
-        total = float(w.sum())
-        if total < 2:
-            raise ValueError(f"a covariance needs a total weight of at least 2, got {total}")
-        mu = w @ rows / total
-        scale = np.sqrt(w / (total - 1.0))[:, None]
-        z = scale * (rooted - w @ rooted / total)
-        gram = z.T @ z if z.shape[0] >= z.shape[1] else z @ z.T
-        tr_covmean = np.sqrt(np.linalg.eigvalsh(0.5 * (gram + gram.T)).clip(min=0.0)).sum()
-        diff = mu - self.mu
-        trace_x = float(np.sum((scale * (rows - mu)) ** 2))
-        return float(diff @ diff + trace_x + self.trace - 2.0 * tr_covmean)
-
-    def __call__(self, x: ArrayLike, weights: ArrayLike | None = None) -> float:
-        # x [n, D], weights [n] or None -> Frechet distance to the reference
-        return self.distance(self.project(x), weights)
-
-
 class FadInfFit(NamedTuple):
     score: float  # FAD-inf: the intercept of FAD against 1 / N at 1 / N = 0
     slope: float
@@ -239,9 +190,10 @@ def fad_inf_fit(
     set), the whole set once. Clips are the units because a clip's ten VGGish windows overlap and
     are not independent samples. A least-squares line of FAD against 1 / N gives the intercept.
     """
+    from evaluation.frechet_reference import FrechetToReference
+
     rows = _as_numpy64(x)
-    mu_ref, sigma_ref = gaussian_stats(_as_numpy64(y))
-    distance = FrechetToReference(mu_ref, sigma_ref)
+    distance = FrechetToReference.from_embeddings(y)
     ids = np.arange(rows.shape[0]) if clip_ids is None else np.asarray(clip_ids).reshape(-1)
     if ids.shape[0] != rows.shape[0]:
         raise ValueError(f"clip_ids has {ids.shape[0]} entries for {rows.shape[0]} rows of x")

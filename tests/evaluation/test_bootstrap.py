@@ -13,7 +13,8 @@ from evaluation.bootstrap import (
     percentile_interval,
     resample_counts,
 )
-from evaluation.fad import FrechetToReference, frechet_distance, gaussian_stats
+from evaluation.fad import frechet_distance, gaussian_stats
+from evaluation.frechet_reference import FrechetToReference
 from evaluation.kad import kernel_audio_distance, median_pairwise_distance
 
 

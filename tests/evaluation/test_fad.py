@@ -8,7 +8,6 @@ import scipy.linalg
 import torch
 
 from evaluation.fad import (
-    FrechetToReference,
     fad_inf,
     fad_inf_fit,
     frechet_distance,
@@ -17,6 +16,7 @@ from evaluation.fad import (
     round_stats,
     stats_from_sums,
 )
+from evaluation.frechet_reference import FrechetToReference, frechet_distance_embeddings
 
 
 def _random_spd(d: int, seed: int) -> np.ndarray:
@@ -172,6 +172,32 @@ def test_frechet_to_reference_weights_repeat_rows() -> None:
     assert distance(x, weights=counts) == pytest.approx(distance(repeated), rel=1e-10)
     with pytest.raises(ValueError, match="embeddings \\[n, 6\\]"):
         distance(np.zeros((5, 4)))
+
+
+@pytest.mark.parametrize(("n_ref", "n_gen"), [(12, 30), (12, 8), (40, 9)])
+def test_low_rank_reference_and_embedding_distance_are_exact(n_ref, n_gen) -> None:
+    """Fewer reference rows than dimensions (PANNs clips): no D x D square root is formed."""
+    rng = np.random.default_rng(n_ref + n_gen)
+    y = rng.normal(size=(n_ref, 20)) * 0.5
+    x = rng.normal(size=(n_gen, 20)) + 0.3
+    expected = frechet_distance_eig(*gaussian_stats(y), *gaussian_stats(x))
+    reference = FrechetToReference.from_embeddings(y)
+    assert reference.projection.shape == ((20, n_ref) if n_ref < 20 else (20, 20))
+    assert reference(x) == pytest.approx(expected, rel=1e-6)  # eig path: sqrt of ~1e-16 noise
+    assert frechet_distance_embeddings(x, y) == pytest.approx(expected, rel=1e-6)
+
+
+def test_embedding_distance_uses_the_official_formula_when_well_conditioned(monkeypatch) -> None:
+    import evaluation.frechet_reference as module
+
+    calls = []
+    monkeypatch.setattr(module, "frechet_distance", lambda *a: calls.append(a) or 1.5)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(50, 4)), rng.normal(size=(60, 4)) + 1.0
+    assert frechet_distance_embeddings(x, y) == 1.5
+    assert len(calls) == 1
+    np.testing.assert_allclose(calls[0][0], y.mean(axis=0))  # reference statistics first
+    np.testing.assert_allclose(calls[0][2], x.mean(axis=0))
 
 
 def _gaussian_pair(seed: int, d: int = 24):

@@ -148,6 +148,13 @@ def test_cli_metrics_csv_and_table(folders, tmp_path, monkeypatch, capsys) -> No
     printed = capsys.readouterr().out
     assert "precision" in printed and "kad_hi" in printed and "metrics.csv" in printed
     assert main([*args]) == 0  # FAD alone: the official CSV, unchanged
-    assert (tmp_path / "fad.csv").read_text().splitlines()[0] == "Category,FAD"
+    official = (tmp_path / "fad.csv").read_text().splitlines()
+    assert official[0] == "Category,FAD" and len(official) == 8
+    # FAD alone with PANNs: the same CSV, computed from the embeddings (low-rank when needed)
+    assert main([*args, "--backbone", "panns", "--out", "panns.csv"]) == 0
+    panns = (tmp_path / "panns.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in panns] == [r.split(",")[0] for r in official]
+    for a, b in zip(panns[1:], official[1:], strict=True):
+        assert float(a.split(",")[1]) == pytest.approx(float(b.split(",")[1]), rel=1e-6)
     assert main([*args, "--metrics", "fad,fid"]) == 1
     assert "unknown metric" in capsys.readouterr().err
