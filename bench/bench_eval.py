@@ -11,6 +11,12 @@
 VGGish costs ~1 s per clip on 2 CPU cores, so on a CPU-only machine the FAD figures are measured
 on fewer clips (`fad_clips`) and scaled linearly to 700 (`fad_700_extrapolated: true`); with
 CUDA the full 700 clips run.
+- `metric_<name>_<backbone>_seconds`: the metrics alone, from embeddings already computed, for 7
+  classes x 100 clips (`bench_metrics`): random embeddings of VGGish size (1,000 windows x 128 per
+  class, reference the same size) and of PANNs size (100 clips x 2,048). Names: fad (the
+  official formula; the low-rank exact path for PANNs), kad, prdc (k 5), fad_inf (10 sizes x 4
+  subsets), fad_boot / kad_boot (`metric_n_boot` clip-bootstrap replicates: 200, 20 in the quick
+  mode). The quick mode measures one class and scales to 7 (`metric_extrapolated: true`).
 """
 
 from __future__ import annotations
@@ -137,6 +143,57 @@ def bench_fad(root: Path, n_per_class: int, device: str, repeats: int = 1) -> di
     }
 
 
+METRIC_SIZES = {"vggish": (100, 10, 128), "panns": (100, 1, 2048)}  # clips, rows per clip, dims
+
+
+def _class_embeddings(rng, clips: int, frames: int, dim: int, shift: float):
+    centres = rng.standard_normal((clips, dim)) + shift
+    rows = np.repeat(centres, frames, axis=0) + 0.5 * rng.standard_normal((clips * frames, dim))
+    return rows, np.repeat(np.arange(clips), frames)
+
+
+def _metric_costs(gen, clips, ref, n_boot: int) -> dict:
+    from evaluation.bootstrap import fad_replicates, kad_replicates
+    from evaluation.fad import fad_inf
+    from evaluation.frechet_reference import frechet_distance_embeddings
+    from evaluation.kad import kernel_audio_distance
+    from evaluation.prdc import prdc
+
+    calls = {
+        "fad": lambda: frechet_distance_embeddings(gen, ref),
+        "kad": lambda: kernel_audio_distance(gen, ref),
+        "prdc": lambda: prdc(ref, gen, k=5),
+        "fad_inf": lambda: fad_inf(gen, ref, clip_ids=clips),
+        "fad_boot": lambda: fad_replicates(gen, clips, ref, n_boot=n_boot),
+        "kad_boot": lambda: kad_replicates(gen, clips, ref, n_boot=n_boot),
+    }
+    costs = {}
+    for name, call in calls.items():
+        start = time.perf_counter()
+        call()
+        costs[name] = time.perf_counter() - start
+    return costs
+
+
+def bench_metrics(quick: bool = False) -> dict:
+    """Seconds per metric for 7 classes x 100 clips of random VGGish- and PANNs-size embeddings."""
+    classes, n_boot = (1, 20) if quick else (7, 200)
+    rng = np.random.default_rng(0)
+    results: dict = {}
+    for backbone, (clips, frames, dim) in METRIC_SIZES.items():
+        totals: dict[str, float] = {}
+        for _ in range(classes):
+            gen, ids = _class_embeddings(rng, clips, frames, dim, shift=0.2)
+            ref, _ = _class_embeddings(rng, clips, frames, dim, shift=0.0)
+            for name, seconds in _metric_costs(gen, ids, ref, n_boot).items():
+                totals[name] = totals.get(name, 0.0) + seconds
+        for name, seconds in totals.items():
+            results[f"metric_{name}_{backbone}_seconds"] = round(seconds * 7 / classes, 3)
+    results["metric_extrapolated"] = quick
+    results["metric_n_boot"] = n_boot
+    return results
+
+
 def run(quick: bool = False, device: str | None = None) -> dict:
     """Figures of the evaluation path; quick: a handful of clips, CPU-sized."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -151,6 +208,7 @@ def run(quick: bool = False, device: str | None = None) -> dict:
             results["synth_clips_per_s"] = None
             results["synth_error"] = str(err)
         results.update(bench_fad(root, fad_per_class, device, repeats=1 if quick else 2))
+    results.update(bench_metrics(quick))
     return results
 
 
