@@ -12,6 +12,9 @@ Precision: everything here runs in float64 and returns float64 statistics. The o
 accumulates in float64 but stores mu and sigma as float32 before the distance; `round_stats`
 does that rounding when exact parity with stored official statistics is wanted.
 
+`fad_inf` / `fad_inf_fit` extrapolate FAD to infinitely many clips (fadtk's FAD-inf) from subsets
+of the generated clips, scored with `evaluation.frechet_reference.FrechetToReference`.
+
 The Metric lives in `evaluation/fad_metric.py` and is re-exported here.
 """
 
