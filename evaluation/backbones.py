@@ -175,8 +175,7 @@ def _load_panns(spec: str, device: str | torch.device) -> nn.Module:
         raise _missing(
             path,
             "PANNs CNN14 weights (Cnn14_mAP=0.431.pth)",
-            "run `foleygan fetch-panns` or pass --backbone "
-            "panns:<path to the .pth>",
+            "run `foleygan fetch-panns` or pass --backbone panns:<path to the .pth>",
         )
     from encoders.panns import Cnn14
 
