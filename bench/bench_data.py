@@ -21,7 +21,7 @@ import torch
 from datamodules.cache import MelCache
 from datamodules.classes import CLASS_NAMES
 from datamodules.datamodule import MelDataset
-from datamodules.dcase import discover_dataset
+from datamodules.dcase import index_dataset
 from datamodules.mel import CLIP_SAMPLES, LogMelSpectrogram, MelParams
 
 
@@ -70,7 +70,7 @@ def run(quick: bool = False) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "foley"
         source = _make_dataset(root, clips_per_class)
-        paths = [path for path, _ in discover_dataset(root)]
+        paths = [path for path, _ in index_dataset(root).items]
         reference_log_mel(paths[0])  # warm-up: librosa's first calls compile
         with torch.no_grad():
             LogMelSpectrogram()(torch.zeros(2, CLIP_SAMPLES))  # warm-up: torch's first FFT plan

@@ -9,6 +9,13 @@ batch), so epochs are compared on the same z. Media (a few clips and mel images 
 W&B when the logger is a `WandbLogger`, else to `<log_dir>/media/step_<global_step>/`, on
 rank 0 only. With W&B it also logs a Table (class, FAD, audio, mel) and sets `val/fad/*` to
 summarise as the minimum.
+
+Classes: the module's (`pl_module.class_names`, the data's classes linked in by the CLI), and
+only those: a reference folder is read for them by name (`list_class_files(reference,
+class_names)`: either DCASE spelling; its other class folders are ignored with a warning; a
+class without a folder is an error naming it), the datamodule's `val_items()` must index the same
+class list. The reference statistics are computed at fit start, so a class without reference
+clips fails before training, naming the class and the fix.
 """
 
 from __future__ import annotations
@@ -66,7 +73,8 @@ class FADCallback(pl.Callback):
 
     backbone: "vggish" | "vggish:<path>" | "encoder:<path>" (or a ready module with `embed`);
     vocoder: "griffin-lim" | "hifigan:<ckpt>[:<config>]" (or a module mel [B, 80, T] -> wav);
-    reference: a folder of class folders, or None for `trainer.datamodule.val_items()`.
+    reference: a folder of class folders (the module's classes are read from it by name), or
+    None for `trainer.datamodule.val_items()` (labels into the same class list as the module).
     """
 
     def __init__(
@@ -95,11 +103,13 @@ class FADCallback(pl.Callback):
         self.metric: FrechetAudioDistance | None = None
         self._vocoder_module: nn.Module | None = None
 
-    def _reference_items(self, trainer: pl.Trainer) -> list[tuple[Path, int]]:
+    def _reference_items(self, trainer: pl.Trainer, names: list[str]) -> list[tuple[Path, int]]:
+        """[(path, label into names)]: the reference folder's clips of the module's classes, or
+        the datamodule's validation clips."""
         if self.reference is not None:
             from evaluation.reference_stats import list_class_files
 
-            return list_class_files(self.reference)
+            return list_class_files(self.reference, class_names=names)
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "val_items"):
             raise ValueError(
@@ -107,7 +117,25 @@ class FADCallback(pl.Callback):
                 "trainer.datamodule.val_items(), but the trainer has no such datamodule; "
                 "pass reference=<folder of class folders> or train with FoleyDataModule"
             )
+        data_names = getattr(datamodule, "class_names", None)
+        if data_names is not None and list(data_names) != names:
+            raise ValueError(
+                f"the module generates classes {names} but the datamodule's validation clips "
+                f"are labelled for {list(data_names)}: link data.class_names into the model "
+                "(the CLI does) or train the model on this data"
+            )
         return list(datamodule.val_items())
+
+    def _check_reference(self, stats: dict, names: list[str]) -> None:
+        missing = [n for n, count in zip(names, stats["count"].tolist(), strict=True) if count < 2]
+        if missing:
+            where = self.reference or "the datamodule's validation split (val_items())"
+            raise ValueError(
+                f"FADCallback: no reference statistics for class(es) {missing} of the module's "
+                f"classes {names}: {where} gives them fewer than 2 embeddings; give them more "
+                "validation clips (data.val_fraction, or more recordings per class) or pass "
+                "reference=<folder with a class folder of clips for each of them>"
+            )
 
     def _setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         from evaluation.reference_stats import reference_stats
@@ -116,16 +144,24 @@ class FADCallback(pl.Callback):
         names = list(pl_module.class_names)
         backbone = _backbone(self.backbone, device)
         stats = reference_stats(
-            self._reference_items(trainer),
+            self._reference_items(trainer, names),
             backbone,
             cache_dir=self.cache_dir,
             num_classes=len(names),
             batch_size=self.batch_size,
         )
+        self._check_reference(stats, names)
         metric = FrechetAudioDistance(backbone, num_classes=len(names), class_names=names)
         metric.set_reference(stats)
         self.metric = metric.to(device)
         self._vocoder_module = _vocoder(self.vocoder, device)
+
+    def _has_reference_clips(self, trainer: pl.Trainer) -> bool:
+        """False only for a datamodule without validation clips (no validation will run)."""
+        datamodule = getattr(trainer, "datamodule", None)
+        if self.reference is not None or not hasattr(datamodule, "val_items"):
+            return True
+        return len(datamodule.val_items()) > 0
 
     def _due(self, trainer: pl.Trainer) -> bool:
         return (
@@ -167,6 +203,8 @@ class FADCallback(pl.Callback):
             self._log_media(trainer, media, log_dir, results)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.metric is None and self._has_reference_clips(trainer):
+            self._setup(trainer, pl_module)  # fail before training, not at the first validation
         logger = _wandb_logger(trainer)
         if logger is not None and trainer.is_global_zero:
             # the run's summary keeps the best (lowest) FAD, not the last one

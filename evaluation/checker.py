@@ -2,7 +2,9 @@
 
 A submission folder holds one snake_case folder per class with exactly 100 wav files each:
 22,050 Hz, mono, 16-bit PCM, exactly 88,200 samples (4 s). The official evaluation embeds every
-file of a class folder, so a stray non-wav file is a problem too.
+file of a class folder, so a stray non-wav file is a problem too. The default checks DCASE's 7
+folders (the official rule); `class_names=[...]` checks another class set (a checkpoint's), and
+`class_names=None` the folder's own class folders (any names), with the same per-file rules.
 """
 
 from __future__ import annotations
@@ -87,27 +89,59 @@ def _check_class(folder: Path, n_per_class: int | None) -> list[str]:
     return problems
 
 
+def submission_folder_name(class_name: str) -> str:
+    """The submission folder of a class: DCASE's snake_case name for a DCASE class (either
+    spelling), the class name itself otherwise (what `foleygan synth` writes)."""
+    camel = SNAKE_TO_CAMEL.get(class_name, class_name)
+    return CAMEL_TO_SNAKE.get(camel, class_name)
+
+
+def _found_classes(root: Path, allow_camel: bool) -> tuple[list[str], list[str]]:
+    """(class folder names, problems) of the folder's own classes (the non-DCASE mode)."""
+    names = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    if not names:
+        return [], [
+            f"{root}: no class folder; expected one folder of wavs per class "
+            "(run `foleygan synth CKPT --out DIR`)"
+        ]
+    problems = [
+        f"{root / name}: DCASE class in CamelCase; the submission layout names it "
+        f"{CAMEL_TO_SNAKE[name]!r} (snake_case, as `foleygan synth` writes)"
+        for name in names
+        if name in CAMEL_TO_SNAKE and not allow_camel
+    ]
+    return names, problems
+
+
 def check_submission_folder(
     root: str | os.PathLike,
     n_per_class: int | None = 100,
-    class_names: Sequence[str] = SNAKE_NAMES,
+    class_names: Sequence[str] | None = SNAKE_NAMES,
     allow_camel: bool = False,
 ) -> list[str]:
     """Every problem the official checker would reject; [] when the folder passes.
 
     n_per_class None accepts any non-zero number of clips (quick runs). `allow_camel` accepts
-    CamelCase class folders too (the official checker wants snake_case).
+    CamelCase class folders too (the official checker wants snake_case). `class_names` are the
+    class folders that must be there: the default is the official rule (DCASE's 7 snake_case
+    folders); a list of other classes (e.g. a checkpoint's `class_names`, either DCASE spelling)
+    expects `submission_folder_name` of each; None checks the folder's own class folders,
+    whatever their names (a non-DCASE class set).
     """
     root = Path(root)
     if not root.is_dir():
         return [f"{root}: folder does not exist; run `foleygan synth CKPT --out {root}` first"]
+    if class_names is None:
+        names, problems = _found_classes(root, allow_camel)
+        return problems + [p for name in names for p in _check_class(root / name, n_per_class)]
     problems = []
-    for name in class_names:
+    for name in [submission_folder_name(n) for n in class_names]:
         folder = find_class_folder(root, name, allow_camel)
         if folder is None:
+            spelling = "snake_case, " if name in SNAKE_TO_CAMEL else ""
             problems.append(
                 f"{root / name}: class folder missing; every class needs a folder named "
-                f"{name!r} (snake_case, as `foleygan synth` writes)"
+                f"{name!r} ({spelling}as `foleygan synth` writes)"
             )
             continue
         problems.extend(_check_class(folder, n_per_class))

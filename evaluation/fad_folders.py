@@ -1,7 +1,10 @@
 """Per-class FAD of a folder of generated wavs against a reference folder (the official protocol).
 
 The generated folder must pass the official checker's rules (`evaluation.checker`); the reference
-folder may hold any number of clips. Class folders may be CamelCase or snake_case on either side.
+folder may hold any number of clips. Class folders are matched by name (`evaluation.class_match`):
+either DCASE spelling (CamelCase or snake_case) on either side, other names literally; a class on
+one side only is an error naming both lists unless `allow_missing=True`, which scores the classes
+on both sides (with a warning naming the others).
 The reference statistics are cached (`evaluation.reference_stats`), so a second evaluation
 against the same reference only embeds the generated clips.
 
@@ -21,12 +24,16 @@ import torch
 from torch import nn
 
 from datamodules.atomic import atomic_path
-from datamodules.classes import CAMEL_TO_SNAKE, CLASS_NAMES, SNAKE_NAMES
-from evaluation.checker import SubmissionFolderError, check_submission_folder
+from evaluation.checker import (
+    SubmissionFolderError,
+    check_submission_folder,
+    submission_folder_name,
+)
 from evaluation.class_embeddings import embed_items, reference_embeddings
+from evaluation.class_match import MatchedFolders, match_folders
 from evaluation.class_metrics import class_metrics, mean_row
 from evaluation.fad_metric import FrechetAudioDistance
-from evaluation.reference_stats import iter_batches, list_class_files, reference_stats
+from evaluation.reference_stats import iter_batches, reference_stats
 
 
 def _load(backbone: str | nn.Module, device: str | torch.device) -> nn.Module:
@@ -35,6 +42,31 @@ def _load(backbone: str | nn.Module, device: str | torch.device) -> nn.Module:
     from evaluation.backbones import load_backbone
 
     return load_backbone(backbone, device=device)
+
+
+def checked_match(
+    gen_dir: str | os.PathLike,
+    ref_dir: str | os.PathLike,
+    n_per_class: int | None = 100,
+    allow_missing: bool = False,
+) -> MatchedFolders:
+    """The checker's rules on `gen_dir`'s own class folders (`SubmissionFolderError` listing
+    every problem), then both folders' clips with labels into the classes of both sides."""
+    problems = check_submission_folder(
+        gen_dir, n_per_class=n_per_class, class_names=None, allow_camel=True
+    )
+    if problems:
+        raise SubmissionFolderError(Path(gen_dir), problems)
+    return match_folders(gen_dir, ref_dir, allow_missing)
+
+
+def _missing_reference(names: Sequence[str], counts, ref_dir) -> None:
+    missing = [name for name, count in zip(names, counts, strict=True) if int(count) < 2]
+    if missing:
+        raise ValueError(
+            f"reference folder {ref_dir} has fewer than 2 embeddings for {missing}; a class "
+            "needs at least 2 (a covariance): add clips to its class folder"
+        )
 
 
 def fad_of_folders(
@@ -46,27 +78,27 @@ def fad_of_folders(
     device: str | torch.device = "cpu",
     cache_dir: str | os.PathLike | None = None,
     progress: bool = False,
+    allow_missing: bool = False,
 ) -> dict[str, float]:
-    """{ClassName: FAD, ..., "mean": mean over the 7 classes}, CamelCase keys in class order.
+    """{ClassName: FAD, ..., "mean": mean over them} for the classes of both folders, in the
+    generated folder's class order (DCASE order, CamelCase keys, for DCASE classes).
 
     Raises `SubmissionFolderError` listing every problem when `gen_dir` fails the checker
-    (n_per_class None accepts any number of clips per class).
+    (n_per_class None accepts any number of clips per class), `ClassMismatchError` naming both
+    class lists when a class is on one side only (unless `allow_missing`).
     """
-    problems = check_submission_folder(gen_dir, n_per_class=n_per_class, allow_camel=True)
-    if problems:
-        raise SubmissionFolderError(Path(gen_dir), problems)
+    matched = checked_match(gen_dir, ref_dir, n_per_class, allow_missing)
+    names = matched.names
     net = _load(backbone, device)
     ref = reference_stats(
-        ref_dir, net, cache_dir=cache_dir, batch_size=batch_size, progress=progress
+        matched.second, net, cache_dir=cache_dir, num_classes=len(names),
+        batch_size=batch_size, progress=progress,
     )
-    missing = [CLASS_NAMES[c] for c in range(len(CLASS_NAMES)) if int(ref["count"][c]) < 2]
-    if missing:
-        raise ValueError(
-            f"reference folder {ref_dir} has no clips for {missing}; it needs a class folder "
-            f"with clips for each of {list(CLASS_NAMES)} (CamelCase or snake_case)"
-        )
-    metric = FrechetAudioDistance(net, num_classes=len(CLASS_NAMES), reference_stats=ref)
-    items = list_class_files(gen_dir)
+    _missing_reference(names, ref["count"], ref_dir)
+    metric = FrechetAudioDistance(
+        net, num_classes=len(names), class_names=names, reference_stats=ref
+    )
+    items = matched.first
     batches = iter_batches(items, batch_size)
     if progress:
         from tqdm.auto import tqdm
@@ -90,30 +122,22 @@ def evaluate_folders(
     progress: bool = False,
     seed: int = 0,
     k: int = 5,
+    allow_missing: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """{ClassName: {column: value}, ..., "mean": {column: mean}}: every class with generated clips,
-    CamelCase keys in class order; columns as `evaluation.class_metrics.columns`."""
-    problems = check_submission_folder(gen_dir, n_per_class=n_per_class, allow_camel=True)
-    if problems:
-        raise SubmissionFolderError(Path(gen_dir), problems)
+    """{ClassName: {column: value}, ..., "mean": {column: mean}}: the classes of both folders,
+    matched as in `fad_of_folders`; columns as `evaluation.class_metrics.columns`."""
+    matched = checked_match(gen_dir, ref_dir, n_per_class, allow_missing)
     net = _load(backbone, device)
     ref = reference_embeddings(
-        ref_dir, net, cache_dir=cache_dir, batch_size=batch_size, progress=progress
+        matched.second, net, cache_dir=cache_dir, batch_size=batch_size, progress=progress
     )
-    gen = embed_items(
-        list_class_files(gen_dir), net, batch_size, progress, desc="generated embeddings"
-    )
+    gen = embed_items(matched.first, net, batch_size, progress, desc="generated embeddings")
+    counts = [int((ref["label"] == c).sum()) for c in range(len(matched.names))]
+    _missing_reference(matched.names, counts, ref_dir)
     per_class = {}
-    for c, name in enumerate(CLASS_NAMES):
+    for c, name in enumerate(matched.names):
         rows = gen["label"] == c
-        if not bool(rows.any()):
-            continue
         ref_rows = ref["emb"][ref["label"] == c]
-        if ref_rows.shape[0] < 2:
-            raise ValueError(
-                f"reference folder {ref_dir} has no clips for {name}; it needs a class folder "
-                f"with clips for each generated class (CamelCase or snake_case)"
-            )
         per_class[name] = class_metrics(
             gen["emb"][rows], gen["clip"][rows].numpy(), ref_rows, metrics, n_boot, seed, k
         )
@@ -131,7 +155,7 @@ def write_metrics_csv(results: dict[str, dict[str, float]], path: str | os.PathL
         writer = csv.writer(handle)
         writer.writerow(["Category", *names])
         for camel, row in results.items():
-            category = CAMEL_TO_SNAKE.get(camel, camel)
+            category = submission_folder_name(camel)
             writer.writerow([category, *(repr(float(row[n])) for n in names)])
     return path
 
@@ -159,14 +183,12 @@ def write_fad_csv(results: dict[str, float], path: str | os.PathLike) -> Path:
     """Write the official `Category,FAD` CSV: one row per class, snake_case names, no mean row.
 
     The official DCASE 2023 Task 7 script writes exactly these rows (its mean is computed by the
-    organisers afterwards), so the mean is printed by `foleygan fad`, not stored here.
+    organisers afterwards), so the mean is printed by `foleygan fad`, not stored here. Classes
+    keep the order of `results`; a non-DCASE class is written under its own name.
     """
     path = Path(path)
-    rows = [
-        (snake, results[camel])
-        for camel, snake in zip(CLASS_NAMES, SNAKE_NAMES, strict=True)
-        if camel in results
-    ]
+    rows = [(submission_folder_name(name), value) for name, value in results.items()
+            if name != "mean"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Category", "FAD"])

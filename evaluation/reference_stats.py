@@ -30,13 +30,16 @@ def default_cache_dir() -> Path:
     return Path(base) / "foleygan" / "fad"
 
 
-def list_class_files(root: str | os.PathLike) -> list[tuple[Path, int]]:
-    """[(wav path, label)] of `root/<class folder>/*.wav`, CamelCase or snake_case folders."""
-    from datamodules.dcase import discover_dataset
+def list_class_files(
+    root: str | os.PathLike, class_names: Sequence[str] | None = None
+) -> list[tuple[Path, int]]:
+    """[(audio path, label)] of `root/<class folder>/*`: labels index the root's own class list
+    (`datamodules.dcase.index_dataset`: DCASE order for DCASE folders in either spelling, else
+    the folder names sorted) or, given `class_names`, that list (a listed class without a folder
+    of clips raises `ClassListError` naming it; other folders are ignored with a warning)."""
+    from datamodules.dcase import index_dataset
 
-    return [
-        (path, label) for path, label in discover_dataset(root) if path.suffix.lower() == ".wav"
-    ]
+    return list(index_dataset(root, None if class_names is None else list(class_names)).items)
 
 
 def backbone_identity(backbone: nn.Module) -> str:
@@ -121,25 +124,38 @@ def reference_stats(
     source: str | os.PathLike | Items,
     backbone: nn.Module,
     cache_dir: str | os.PathLike | None = None,
-    num_classes: int = NUM_CLASSES,
+    num_classes: int | None = None,
     batch_size: int = 32,
     progress: bool = False,
+    class_names: Sequence[str] | None = None,
 ) -> dict[str, torch.Tensor]:
-    """Statistics of a folder (class sub-folders) or of [(path, label)], cached on disk.
+    """Statistics of a folder (class sub-folders, `list_class_files(source, class_names)`) or of
+    [(path, label)], cached on disk.
 
-    Returns the `embed_class_stats` dict plus "key" (the cache key) and "cached" (bool tensor,
-    True when read from the cache).
+    `num_classes` (rows of the statistics) defaults to the folder's class count, or for items to
+    the largest label + 1 (pass it when the last classes may have no item). Returns the
+    `embed_class_stats` dict plus "key" (the cache key) and "cached" (bool tensor, True when read
+    from the cache).
     """
-    items = list_class_files(source) if isinstance(source, (str, os.PathLike)) else list(source)
+    if isinstance(source, (str, os.PathLike)):
+        from datamodules.dcase import index_dataset
+
+        index = index_dataset(source, None if class_names is None else list(class_names))
+        items = list(index.items)
+        num_classes = len(index.class_names) if num_classes is None else num_classes
+    else:
+        items = list(source)
     if not items:
         raise ValueError(
             "the reference set holds no files; point it at a folder of class folders of wavs"
         )
+    if num_classes is None:
+        num_classes = max(int(label) for _, label in items) + 1
     key = cache_key(items, backbone)
-    path = Path(cache_dir or default_cache_dir()) / f"reference_{key[:24]}.pt"
+    path = Path(cache_dir or default_cache_dir()) / f"reference_{key[:24]}_{num_classes}.pt"
     if path.is_file():
         stored = torch.load(path, map_location="cpu", weights_only=True)
-        if stored.get("key") == key:
+        if stored.get("key") == key and stored["mu"].shape[0] == num_classes:
             return {**stored, "cached": torch.tensor(True)}
     stats = embed_class_stats(items, backbone, num_classes, batch_size, progress)
     atomic_torch_save({**stats, "key": key}, path)

@@ -2,11 +2,17 @@
 mel images), the FAD table(s) and the training curves. Opens from disk, no server.
 
 Layout read from a run folder (what `make demo` writes; every part is optional):
-  <run>/synth/<class>/*.wav        generated clips (DCASE layout)
-  <run>/fad*.csv                   `Category,FAD` tables (one column per file)
+  <run>/synth/<class>/*.wav        generated clips (submission layout, any class set)
+  <run>/resynth/<class>/*.wav      real clips through mel + vocoder (`foleygan resynth`): the
+                                   ceiling, shown beside the generated clips
+  <run>/fad*.csv                   FAD tables: `Category,FAD` (one system, named by the file:
+                                   fad_trained.csv -> "trained"; fad_ceiling.csv -> the ceiling,
+                                   fad_real.csv -> the real clips) or `system,Category,FAD`
+                                   (`foleygan fad --ceiling`); <resynth>/fad.csv is the ceiling's
   <run>/probe.json (+ probe.png)   `foleygan probe --out`: per-class accuracy of the encoder probe
   <run>/**/metrics.csv             CSVLogger metrics -> training curves
-Real clips come from `real_dir` (any layout `discover_dataset` accepts).
+Real clips come from `real_dir` (any root `datamodules.dcase.index_dataset` reads). The classes
+are those of the run's folders and tables (the checkpoint's), in their order.
 """
 
 from __future__ import annotations
@@ -22,9 +28,10 @@ import torch
 
 from datamodules.atomic import atomic_path
 from datamodules.audio import load_audio
-from datamodules.classes import CLASS_NAMES, SNAKE_TO_CAMEL
-from datamodules.dcase import discover_dataset
+from datamodules.classes import SNAKE_TO_CAMEL
+from datamodules.dcase import index_dataset
 from datamodules.mel import LogMelSpectrogram
+from evaluation.fad_systems import CEILING, FLOOR, Systems, class_columns, read_fad_tables
 from evaluation.plots import read_metrics_csv, save_mel_image, save_training_curves
 
 ASSETS = "report_assets"
@@ -58,14 +65,24 @@ window.addEventListener('load', function () {
 
 
 def _clips_by_class(root: Path | None, per_class: int) -> dict[str, list[Path]]:
+    """{class: its first `per_class` clips} of a root of class folders (its own class list)."""
     if root is None or not Path(root).is_dir():
         return {}
-    chosen: dict[str, list[Path]] = {}
-    for path, label in discover_dataset(root):
-        items = chosen.setdefault(CLASS_NAMES[label], [])
+    index = index_dataset(root)
+    chosen: dict[str, list[Path]] = {name: [] for name in index.class_names}
+    for path, label in index.items:
+        items = chosen[index.class_names[label]]
         if len(items) < per_class:
             items.append(path)
-    return chosen
+    return {SNAKE_TO_CAMEL.get(name, name): paths for name, paths in chosen.items()}
+
+
+def _ordered(*groups) -> list[str]:
+    """Class names of several {class: ...} mappings, in first-seen order."""
+    names: list[str] = []
+    for group in groups:
+        names += [n for n in group if n != "mean" and n not in names]
+    return names
 
 
 def read_fad_csv(path: Path) -> dict[str, float]:
@@ -82,7 +99,7 @@ def _class_table(tables: dict[str, dict[str, float]], missing: str) -> str:
     names = list(tables)
     head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
     rows = []
-    for cls in [*CLASS_NAMES, "mean"]:
+    for cls in [*_ordered(*tables.values()), "mean"]:
         cells = [tables[n].get(cls) for n in names]
         if all(c is None for c in cells):
             continue
@@ -141,20 +158,74 @@ class _AssetWriter:
         )
 
 
-def _class_sections(writer: _AssetWriter, generated: dict, real: dict) -> str:
+def _class_sections(writer: _AssetWriter, rows: dict[str, dict[str, list[Path]]]) -> str:
+    """One section per class: a row of figures per source ({title: {class: clips}})."""
     sections = []
-    for cls in CLASS_NAMES:
-        if cls not in generated and cls not in real:
-            continue
-        gen = "".join(
-            writer.figure(p, f"{cls} generated: {p.name}") for p in generated.get(cls, [])
-        )
-        ref = "".join(writer.figure(p, f"{cls} real: {p.name}") for p in real.get(cls, []))
-        sections.append(
-            f'<section><h2>{html.escape(cls)}</h2><div class="row">{gen}</div>'
-            f'<div class="row real">{ref}</div></section>'
-        )
+    for cls in _ordered(*rows.values()):
+        blocks = []
+        for title, clips in rows.items():
+            figures = "".join(
+                writer.figure(p, f"{cls} {title}: {p.name}") for p in clips.get(cls, [])
+            )
+            if figures:
+                css = "row real" if title == "real" else "row"
+                blocks.append(f'<div class="{css}">{figures}</div>')
+        sections.append(f"<section><h2>{html.escape(cls)}</h2>{''.join(blocks)}</section>")
     return "".join(sections)
+
+
+def system_name(stem: str) -> str:
+    """The system of an official `Category,FAD` CSV, from its file name."""
+    special = {"fad": "generated", "fad_ceiling": CEILING, "fad_real": FLOOR}
+    return special.get(stem, stem.removeprefix("fad_"))
+
+
+def fad_systems(run_dir: Path, ceiling_dir: Path | None) -> Systems:
+    """Every FAD table of the run, one system per row; the ceiling last but one, the real clips
+    last. The ceiling also comes from `<ceiling_dir>/fad.csv`; a ceiling folder without any FAD
+    gives an empty ceiling row (shown with dashes and how to fill it)."""
+    systems: Systems = {}
+    for path in sorted(run_dir.glob("fad*.csv")):
+        systems.update(read_fad_tables(path, system_name(path.stem)))
+    if ceiling_dir is not None and CEILING not in systems:
+        own = ceiling_dir / "fad.csv"
+        systems[CEILING] = read_fad_tables(own, CEILING)[CEILING] if own.is_file() else {}
+    order = [s for s in systems if s not in (CEILING, FLOOR)] + [
+        s for s in (CEILING, FLOOR) if s in systems
+    ]
+    return {s: systems[s] for s in order}
+
+
+def _fad_table(systems: Systems, ceiling_dir: Path | None) -> str:
+    """Systems as rows, classes (and the mean) as columns, and how to read them."""
+    if not systems:
+        return "<p>No FAD table found (run <code>foleygan fad</code>).</p>"
+    names = [*class_columns(systems), "mean"]
+    head = "".join(f"<th>{html.escape(n)}</th>" for n in names)
+    rows = []
+    for system, row in systems.items():
+        tds = "".join(
+            f"<td>{row[n]:.3f}</td>" if n in row else "<td>–</td>" for n in names
+        )
+        rows.append(f"<tr><th>{html.escape(system)}</th>{tds}</tr>")
+    table = f"<table><tr><th>system</th>{head}</tr>{''.join(rows)}</table>"
+    note = ""
+    if CEILING in systems:
+        note = (
+            f"<p>Read every row against <b>{html.escape(CEILING)}</b>: real clips through the "
+            "same mel and vocoder, what a perfect generator would score here. A generator at "
+            "that row is limited by the vocoder, not by G."
+        )
+        if FLOOR in systems:
+            note += f" <b>{html.escape(FLOOR)}</b>: other real clips, no vocoder."
+        note += "</p>"
+    if CEILING in systems and not systems[CEILING] and ceiling_dir is not None:
+        note += (
+            f"<p>The ceiling's FAD is missing: <code>foleygan fad {html.escape(str(ceiling_dir))}"
+            f" --ref REF --no-strict-count --out {html.escape(str(ceiling_dir / 'fad.csv'))}"
+            "</code></p>"
+        )
+    return table + note
 
 
 def _curves(run_dir: Path, out_dir: Path) -> str:
@@ -175,25 +246,35 @@ def write_report(
     synth_dir: str | Path | None = None,
     per_class: int = 3,
     title: str = "foleygan listening report",
+    ceiling_dir: str | Path | None = None,
 ) -> Path:
-    """Write `<run_dir>/report.html` (+ `report_assets/`) and return its path."""
+    """Write `<run_dir>/report.html` (+ `report_assets/`) and return its path.
+
+    `ceiling_dir`: resynthesised real clips (`foleygan resynth`), default `<run_dir>/resynth`
+    when it exists: their clips beside the generated ones and their FAD as the ceiling row.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(
             f"run folder {run_dir} does not exist: pass the folder that holds "
             "the run's synth/ folder, fad*.csv and logs (e.g. runs/demo)"
         )
+    if ceiling_dir is None and (run_dir / "resynth").is_dir():
+        ceiling_dir = run_dir / "resynth"
+    ceiling_dir = None if ceiling_dir is None else Path(ceiling_dir)
     (run_dir / ASSETS).mkdir(exist_ok=True)
-    generated = _clips_by_class(Path(synth_dir) if synth_dir else run_dir / "synth", per_class)
-    real = _clips_by_class(Path(real_dir) if real_dir else None, per_class)
-    tables = {p.stem: read_fad_csv(p) for p in sorted(run_dir.glob("fad*.csv"))}
+    clips = {
+        "generated": _clips_by_class(Path(synth_dir) if synth_dir else run_dir / "synth",
+                                     per_class),
+        CEILING: _clips_by_class(ceiling_dir, per_class),
+        "real": _clips_by_class(Path(real_dir) if real_dir else None, per_class),
+    }
     writer = _AssetWriter(run_dir)
     body = (
         f'<h1>{html.escape(title)}</h1><p id="media-status">checking media…</p>'
-        f"<h2>FAD per class</h2>"
-        f"{_class_table(tables, 'No FAD table found (run <code>foleygan fad</code>).')}"
+        f"<h2>FAD per class</h2>{_fad_table(fad_systems(run_dir, ceiling_dir), ceiling_dir)}"
         f"{_probe_section(run_dir)}"
-        f"{_class_sections(writer, generated, real)}"
+        f"{_class_sections(writer, clips)}"
         f"<h2>Training curves</h2>{_curves(run_dir, run_dir)}"
     )
     style = (

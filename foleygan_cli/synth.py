@@ -1,4 +1,8 @@
-"""`foleygan synth CKPT --out DIR`: clips per class in the DCASE 2023 Task 7 submission layout."""
+"""`foleygan synth CKPT --out DIR`: clips per class in the DCASE 2023 Task 7 submission layout.
+
+One folder per class of the checkpoint (the classes it was trained on, stored in it): DCASE's
+snake_case folder for a DCASE class (the submission layout), the class name for any other.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,9 @@ import sys
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="foleygan synth",
-        description="Generate N clips per class from a FoleyGAN checkpoint and write "
-        "<out>/<snake_case class>/<index>.wav (16-bit, mono, 22,050 Hz, 88,200 samples).",
+        description="Generate N clips per class of a FoleyGAN checkpoint (its own classes) and "
+        "write <out>/<class folder>/<index>.wav (16-bit, mono, 22,050 Hz, 88,200 samples; "
+        "snake_case folders for DCASE classes, the class name otherwise).",
     )
     parser.add_argument("ckpt", help="FoleyGAN checkpoint, or a run folder (its newest last.ckpt)")
     parser.add_argument("--out", required=True, help="output folder (class folders are created)")
@@ -66,6 +71,9 @@ def main(argv: list[str]) -> int:
     except (FileNotFoundError, ValueError) as err:
         print(f"foleygan synth: {err}", file=sys.stderr)
         return 1
+    from evaluation.synthesis import folder_name
+
     total = args.n_per_class * len(generator.class_names)
-    print(f"wrote {total} clips ({args.n_per_class} per class) to {out}")
+    folders = ", ".join(folder_name(name) for name in generator.class_names)
+    print(f"wrote {total} clips ({args.n_per_class} per class) to {out}: {folders}")
     return 0

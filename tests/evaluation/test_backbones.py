@@ -145,8 +145,11 @@ def test_reference_stats_cached_and_recomputed_on_change(tmp_path) -> None:
 def test_reference_stats_equal_numpy_and_accept_item_lists(tmp_path) -> None:
     _write_set(tmp_path / "ref", per_class=3)
     items = list_class_files(tmp_path / "ref")
-    stats = reference_stats(items[:6], MeanStd(), cache_dir=tmp_path / "cache")
+    stats = reference_stats(items[:6], MeanStd(), cache_dir=tmp_path / "cache", num_classes=7)
     assert stats["count"].tolist() == [12, 12, 0, 0, 0, 0, 0]
+    # without num_classes, items give largest label + 1 rows (not the 7-row cache file)
+    inferred = reference_stats(items[:6], MeanStd(), cache_dir=tmp_path / "cache")
+    assert inferred["count"].tolist() == [12, 12] and not inferred["cached"]
     wav = torch.stack([torch.from_numpy(sf.read(str(p), dtype="float32")[0]) for p, _ in items[:3]])
     emb = MeanStd().embed(wav).double().numpy()
     np.testing.assert_allclose(stats["mu"][0].numpy(), emb.mean(0), rtol=1e-9)

@@ -101,3 +101,40 @@ def test_report_renders_in_headless_chromium(run_dir, tmp_path):
         dom.find("media-status") - 20 : dom.find("media-status") + 200
     ]
     assert "images loaded: " in dom
+
+
+def test_report_of_own_classes_with_the_ceiling_row(tmp_path):
+    run, real = tmp_path / "run", tmp_path / "real"
+    own = ["DoorKnock", "Wind", "dog_bark"]  # a mixed set: names as given, sorted
+    for i, name in enumerate(own):
+        save_wav(run / "synth" / name / "000.wav", _tone(200 + 100 * i))
+        save_wav(run / "resynth" / name / "000.wav", _tone(210 + 100 * i))
+        save_wav(real / name / "a.wav", _tone(220 + 100 * i))
+    (run / "fad_trained.csv").write_text("Category,FAD\nDoorKnock,4.0\nWind,6.0\ndog_bark,8.0\n")
+    page = write_report(run, real_dir=real, per_class=1).read_text()
+    # resynth/ without a FAD: an empty ceiling row and the command that fills it
+    assert "<tr><th>real -&gt; mel -&gt; vocoder</th><td>–</td><td>–</td><td>–</td>" in page
+    assert "foleygan fad " + str(run / "resynth") in page
+    (run / "resynth" / "fad.csv").write_text("Category,FAD\nDoorKnock,1.0\nWind,2.0\n"
+                                             "dog_bark,3.0\n")
+    page = write_report(run, real_dir=real, per_class=1).read_text()
+    assert "<tr><th>system</th><th>DoorKnock</th><th>Wind</th><th>DogBark</th><th>mean</th>" in page
+    assert ("<tr><th>trained</th><td>4.000</td><td>6.000</td><td>8.000</td><td>6.000</td></tr>"
+            in page)
+    assert ("<tr><th>real -&gt; mel -&gt; vocoder</th><td>1.000</td><td>2.000</td><td>3.000</td>"
+            "<td>2.000</td></tr>" in page)
+    assert "Read every row against" in page
+    for cls in ("DoorKnock", "Wind", "DogBark"):
+        assert f"<h2>{cls}</h2>" in page
+    assert page.count("<audio") == 9  # generated, resynthesised and real, one each per class
+    assert "DoorKnock real -&gt; mel -&gt; vocoder: 000.wav" in page
+
+
+def test_report_reads_the_systems_csv_of_fad_ceiling(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "fad.csv").write_text("system,Category,FAD\ngenerator,rain,5.0\n"
+                                 "real -> mel -> vocoder,rain,2.0\n")
+    page = write_report(run, ceiling_dir=tmp_path / "elsewhere").read_text()
+    assert "<tr><th>generator</th><td>5.000</td><td>5.000</td></tr>" in page
+    assert "<tr><th>real -&gt; mel -&gt; vocoder</th><td>2.000</td><td>2.000</td></tr>" in page
