@@ -109,7 +109,13 @@ class FADCallback(pl.Callback):
         if self.reference is not None:
             from evaluation.reference_stats import list_class_files
 
-            return list_class_files(self.reference, class_names=names)
+            try:
+                return list_class_files(self.reference, class_names=names)
+            except ClassListError as err:
+                raise ClassListError(
+                    f"FADCallback: the module's classes are {names}, the reference folder "
+                    f"{self.reference} lacks one: {err}"
+                ) from err
         datamodule = getattr(trainer, "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "val_items"):
             raise ValueError(
@@ -128,6 +134,7 @@ class FADCallback(pl.Callback):
 
     def _check_reference(self, stats: dict, names: list[str]) -> None:
         missing = [n for n, count in zip(names, stats["count"].tolist(), strict=True) if count < 2]
+            from datamodules.dcase import ClassListError
         if missing:
             where = self.reference or "the datamodule's validation split (val_items())"
             raise ValueError(

@@ -150,7 +150,8 @@ def _print_notes(caught: list[warnings.WarningMessage]) -> None:
     notes = []
     for w in caught:
         where = Path(w.filename).resolve()
-        if where.is_relative_to(root) and ".venv" not in where.parts:
+        ours = where.is_relative_to(root) and ".venv" not in where.parts
+        if ours and w.category is UserWarning:
             notes.append(str(w.message))
         else:
             warnings.showwarning(w.message, w.category, w.filename, w.lineno)
