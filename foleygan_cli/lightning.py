@@ -12,8 +12,10 @@ from __future__ import annotations
 import sys
 
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
+from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
 from datamodules.datamodule import FoleyDataModule
+from foleygan_cli.resume import checkpoint_folders, find_last_checkpoint
 
 
 class SaveAndUploadConfig(SaveConfigCallback):
@@ -42,6 +44,21 @@ class FoleyCLI(LightningCLI):
         parser.link_arguments(
             "data.class_names", "model.init_args.class_names", apply_on="instantiate"
         )
+
+    def before_fit(self) -> None:
+        """`--ckpt_path=last`: the newest last.ckpt of this run's logger name, any version
+        (foleygan_cli.resume); Lightning itself looks in the new, empty version folder only."""
+        config = self.config_init[self.subcommand]
+        if config.get("ckpt_path") != "last":
+            return
+        found = find_last_checkpoint(self.trainer)
+        config["ckpt_path"] = None if found is None else str(found)
+        if found is None:
+            folders = ", ".join(map(str, checkpoint_folders(self.trainer)))
+            rank_zero_warn(f"--ckpt_path=last: no last.ckpt of this run name under {folders} "
+                           "(nor an hpc_ckpt_*.ckpt): training from step 0")
+        else:
+            rank_zero_info(f"--ckpt_path=last: resuming from {found}")
 
 
 def _finish_wandb() -> None:

@@ -112,6 +112,21 @@ def effective_model(config: dict, expected: dict) -> dict:
     return found
 
 
+def check_last_checkpoint(config: dict) -> None:
+    """last.ckpt independent of validation: LastCheckpoint first (trainer.checkpoint_callback),
+    the only last.ckpt writer; CPU GAN stacks save more often than the GPU ones."""
+    callbacks = config["trainer"]["callbacks"]
+    assert callbacks[0]["class_path"] == "lightning_modules.last_checkpoint.LastCheckpoint"
+    last = callbacks[0]["init_args"]
+    assert last.get("save_on_exception", True) is True
+    others = [c.get("init_args") or {} for c in callbacks[1:]
+              if c["class_path"].endswith("Checkpoint")]
+    assert not any(args.get("save_last") for args in others), others
+    steps, minutes = last["every_n_train_steps"], last["every_n_minutes"]
+    cpu_gan = config["trainer"]["accelerator"] == "cpu" and "gan" in config["model"]["class_path"]
+    assert 0 < steps <= (100 if cpu_gan else 1000) and 0 < minutes <= (5 if cpu_gan else 30)
+
+
 @needs_make
 @pytest.mark.parametrize("name", sorted(SNAPSHOT))
 def test_stack_keeps_its_settings(name: str) -> None:
@@ -123,7 +138,10 @@ def test_stack_keeps_its_settings(name: str) -> None:
     assert {k: config["trainer"][k] for k in before["trainer"]} == before["trainer"]
     assert config["trainer"]["logger"]["class_path"] == before["logger"]
     for old in before["callbacks"]:  # every callback is still there, with its settings
-        args = callback(config, old["class_path"].rsplit(".", 1)[1])
+        name = old["class_path"].rsplit(".", 1)[1]
+        if name == "ModelCheckpoint" and old.get("monitor") is None:
+            name = "LastCheckpoint"  # the last.ckpt writer is LastCheckpoint since issue 12
+        args = callback(config, name)
         for key, value in old.items():
             if key == "monitor" and value == "val/acc":
                 value = "val/probe/acc"  # the encoder's probe key since issue 10
@@ -132,6 +150,7 @@ def test_stack_keeps_its_settings(name: str) -> None:
         diversity = callback(config, "DiversityCallback")
         assert diversity.get("n_per_class", 16) == before["model"]["val_per_class"]
         callback(config, "ProbeCallback")
+    check_last_checkpoint(config)
 
 
 def test_base_yaml_equals_the_module_defaults() -> None:
@@ -232,7 +251,9 @@ def test_a_later_callbacks_list_replaces_and_plus_appends() -> None:
     assert len(stacked["trainer"]["callbacks"]) == 3
     added = resolved([*base, "--trainer.callbacks+=evaluation.confusion.ConfusionMatrixCallback"])
     classes = [c["class_path"] for c in added["trainer"]["callbacks"]]
-    assert len(classes) == 6 and classes[-1] == "evaluation.confusion.ConfusionMatrixCallback"
+    in_gan = yaml.safe_load((CONFIGS / "callbacks" / "gan.yaml").read_text())["trainer"]
+    assert len(classes) == len(in_gan["callbacks"]) + 1
+    assert classes[-1] == "evaluation.confusion.ConfusionMatrixCallback"
 
 
 def class_paths(tree: object) -> list[str]:
