@@ -16,11 +16,19 @@ class_names)`: either DCASE spelling; its other class folders are ignored with a
 class without a folder is an error naming it), the datamodule's `val_items()` must index the same
 class list. The reference statistics are computed at fit start, so a class without reference
 clips fails before training, naming the class and the fix.
+
+`metrics` (default ["fad"]) adds "kad" and "prdc": each clip is embedded once, its rows feed the
+FAD sums and a `ClassEmbeddings` store (`evaluation.embedding_metric`) that gathers the rows of
+all ranks, so every rank logs the same `val/kad/<ClassName>`, `val/kad/mean`,
+`val/prdc/<name>/<ClassName>` and `val/prdc/<name>/mean` (name: precision, recall, density,
+coverage; real = the reference, k neighbours). The reference embeddings are cached on disk like
+the statistics. W&B summarises `val/kad/*` as the minimum, `val/prdc/*` as the maximum.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -28,6 +36,12 @@ import torch
 from torch import nn
 
 from datamodules.mel import SAMPLE_RATE
+from evaluation.embedding_metric import (
+    ClassEmbeddings,
+    embed_clips,
+    reference_store,
+    validation_metrics,
+)
 from evaluation.fad_metric import FrechetAudioDistance
 from evaluation.synthesis import generate_mel_wav
 
@@ -75,6 +89,8 @@ class FADCallback(pl.Callback):
     vocoder: "griffin-lim" | "hifigan:<ckpt>[:<config>]" (or a module mel [B, 80, T] -> wav);
     reference: a folder of class folders (the module's classes are read from it by name), or
     None for `trainer.datamodule.val_items()` (labels into the same class list as the module).
+    metrics: any of "fad", "kad", "prdc" (default ["fad"], the official protocol alone);
+    k: nearest neighbours of PRDC.
     """
 
     def __init__(
@@ -88,6 +104,8 @@ class FADCallback(pl.Callback):
         seed: int = 0,
         reference: str | None = None,
         cache_dir: str | None = None,
+        metrics: Sequence[str] = ("fad",),
+        k: int = 5,
     ) -> None:
         super().__init__()
         if every_n_epochs < 1 or n_per_class < 1 or batch_size < 1 or n_media_per_class < 0:
@@ -100,13 +118,17 @@ class FADCallback(pl.Callback):
         self.every_n_epochs, self.n_per_class = every_n_epochs, n_per_class
         self.batch_size, self.n_media_per_class = batch_size, n_media_per_class
         self.seed, self.reference, self.cache_dir = seed, reference, cache_dir
+        self.metrics, self.k = validation_metrics(metrics, k), k
         self.metric: FrechetAudioDistance | None = None
+        self.embeddings: ClassEmbeddings | None = None  # KAD / PRDC: the generated rows
         self._vocoder_module: nn.Module | None = None
+        self._backbone_module: nn.Module | None = None
 
     def _reference_items(self, trainer: pl.Trainer, names: list[str]) -> list[tuple[Path, int]]:
         """[(path, label into names)]: the reference folder's clips of the module's classes, or
         the datamodule's validation clips."""
         if self.reference is not None:
+            from datamodules.dcase import ClassListError
             from evaluation.reference_stats import list_class_files
 
             try:
@@ -134,7 +156,6 @@ class FADCallback(pl.Callback):
 
     def _check_reference(self, stats: dict, names: list[str]) -> None:
         missing = [n for n, count in zip(names, stats["count"].tolist(), strict=True) if count < 2]
-            from datamodules.dcase import ClassListError
         if missing:
             where = self.reference or "the datamodule's validation split (val_items())"
             raise ValueError(
@@ -150,17 +171,25 @@ class FADCallback(pl.Callback):
         device = pl_module.device
         names = list(pl_module.class_names)
         backbone = _backbone(self.backbone, device)
-        stats = reference_stats(
-            self._reference_items(trainer, names),
-            backbone,
-            cache_dir=self.cache_dir,
-            num_classes=len(names),
-            batch_size=self.batch_size,
-        )
-        self._check_reference(stats, names)
-        metric = FrechetAudioDistance(backbone, num_classes=len(names), class_names=names)
-        metric.set_reference(stats)
-        self.metric = metric.to(device)
+        items = self._reference_items(trainer, names)
+        if "fad" in self.metrics:
+            stats = reference_stats(
+                items,
+                backbone,
+                cache_dir=self.cache_dir,
+                num_classes=len(names),
+                batch_size=self.batch_size,
+            )
+            self._check_reference(stats, names)
+            metric = FrechetAudioDistance(backbone, num_classes=len(names), class_names=names)
+            metric.set_reference(stats)
+            self.metric = metric.to(device)
+        if self.metrics != ("fad",):
+            where = self.reference or "the datamodule's validation split (val_items())"
+            store = reference_store(items, backbone, names, self.metrics, self.k,
+                                    self.cache_dir, self.batch_size, where=where)
+            self.embeddings = store.to(device)
+        self._backbone_module = backbone
         self._vocoder_module = _vocoder(self.vocoder, device)
 
     def _has_reference_clips(self, trainer: pl.Trainer) -> bool:
@@ -187,35 +216,59 @@ class FADCallback(pl.Callback):
             labels = torch.tensor([c for c, _ in batch], dtype=torch.long)
             seed = (self.seed * 1_000_003 + trainer.global_rank) * 10_007 + b
             mel, wav = generate_mel_wav(pl_module, self._vocoder_module, labels, seed=seed)
-            self.metric.update(wav.to(pl_module.device), labels.to(pl_module.device))
+            self._update(wav.to(pl_module.device), labels.to(pl_module.device))
             for (c, i), m, w in zip(batch, mel, wav, strict=True):
                 if trainer.is_global_zero and kept[c] < self.n_media_per_class:
                     kept[c] += 1
                     media.append((pl_module.class_names[c], i, m, w))
         return media
 
+    def _update(self, wav: torch.Tensor, labels: torch.Tensor) -> None:
+        """wav [B, N], labels [B]: embed once, feed the FAD sums and the KAD / PRDC rows."""
+        if self.embeddings is None:
+            self.metric.update(wav, labels)
+            return
+        embedded = embed_clips(self._backbone_module, wav, labels)
+        self.embeddings.update(*embedded)
+        if self.metric is not None:
+            self.metric.update(wav, labels, embedded=embedded)
+
+    def _compute(self) -> tuple[dict, dict]:
+        """({ClassName or "mean": FAD}, {"kad/<Class>" ...: value}) synced over ranks, reset."""
+        # each compute is a collective: every rank calls them in this order
+        fad = self.metric.compute() if self.metric is not None else {}
+        others = self.embeddings.compute() if self.embeddings is not None else {}
+        for metric in (self.metric, self.embeddings):
+            if metric is not None:
+                metric.reset()
+        return fad, others
+
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if not self._due(trainer):
             return
-        if self.metric is None:
+        if self._vocoder_module is None:
             self._setup(trainer, pl_module)
         media = self._generate(trainer, pl_module)
-        results = self.metric.compute()
-        self.metric.reset()
+        results, others = self._compute()
+        # the metrics are already synced: identical on every rank, so no second reduction
         for name, value in results.items():
-            # the metric is already synced: identical on every rank, so no second reduction
             pl_module.log(f"val/fad/{name}", float(value), sync_dist=False)
+        for key, value in others.items():
+            pl_module.log(f"val/{key}", float(value), sync_dist=False)
         log_dir = trainer.log_dir or trainer.default_root_dir  # a collective: call on all ranks
         if trainer.is_global_zero and media:
             self._log_media(trainer, media, log_dir, results)
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self.metric is None and self._has_reference_clips(trainer):
+        if self._vocoder_module is None and self._has_reference_clips(trainer):
             self._setup(trainer, pl_module)  # fail before training, not at the first validation
         logger = _wandb_logger(trainer)
         if logger is not None and trainer.is_global_zero:
-            # the run's summary keeps the best (lowest) FAD, not the last one
-            logger.experiment.define_metric("val/fad/*", summary="min")
+            # the run's summary keeps the best value, not the last one: lowest FAD and KAD,
+            # highest precision / recall / density / coverage
+            summaries = {"fad": "min", "kad": "min", "prdc": "max"}
+            for name in self.metrics:
+                logger.experiment.define_metric(f"val/{name}/*", summary=summaries[name])
 
     def _log_media(
         self, trainer: pl.Trainer, media: Media, log_dir: str | os.PathLike, results: dict

@@ -92,9 +92,18 @@ class FrechetAudioDistance(Metric):
         per_clip = emb.shape[0] // max(wav.shape[0], 1)
         return emb, labels.to(emb.device).repeat_interleave(per_clip)
 
-    def update(self, wav: torch.Tensor, labels: torch.Tensor) -> None:
-        """Embed generated clips wav [B, N] (22,050 Hz) with labels [B] and accumulate per class."""
-        emb, emb_labels = self._embed(wav, labels)
+    def update(
+        self,
+        wav: torch.Tensor,
+        labels: torch.Tensor,
+        embedded: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> None:
+        """Embed generated clips wav [B, N] (22,050 Hz) with labels [B] and accumulate per class.
+
+        embedded: (rows [M, D], labels [M]) of these clips when the caller already embedded them
+        with this backbone (`evaluation.embedding_metric.embed_clips`): not embedded twice.
+        """
+        emb, emb_labels = self._embed(wav, labels) if embedded is None else embedded
         emb = emb.to(self.gen_sum.device)
         emb_labels = emb_labels.to(self.gen_sum.device)
         self.gen_sum.index_add_(0, emb_labels, emb)
