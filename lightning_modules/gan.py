@@ -7,11 +7,19 @@ import torch
 from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 
-from datamodules.classes import CLASS_NAMES
 from encoders.export import load_frozen_encoder
 from lightning_modules.ema import EMA
-from lightning_modules.gan_options import check_loss_options, conditional_loss
+from lightning_modules.gan_gap import LogitGap
+from lightning_modules.gan_guard import NonFiniteGuard
+from lightning_modules.gan_inputs import DInputAugmenter
+from lightning_modules.gan_options import (
+    check_loss_options,
+    check_remedy_options,
+    conditional_loss,
+    resolve_class_names,
+)
 from lightning_modules.losses.adversarial import hinge_d, hinge_g
+from lightning_modules.losses.lecam import LeCamAnchors, lecam_regularizer
 from lightning_modules.mel_norm import MelNormalizer
 from lightning_modules.optimizers import gan_adam
 from lightning_modules.sagan import Discriminator, Generator
@@ -27,19 +35,50 @@ class FoleyGANModule(pl.LightningModule):
     averages from `g_steps >= ema_start` on (before that it copies G). Loggers' step axis counts
     batches (Lightning's `_batches_that_stepped`), not optimizer steps.
 
-    Losses (eq. 6): L_D = hinge_d + cond_weight * l_C(real), L_G = hinge_g + cond_weight *
-    l_C(fake); l_C is 2C (`loss="2c"`), C-SupCon with source E(real mel) (`loss="csupcon"`) or
-    absent (`loss="hinge"`). `cond_warmup_steps > 0` ramps the weight linearly from 0 over the
-    first G updates (not in the report, whose weight is 1.0 throughout; FACTS.md notes the
-    label-free term dominates early on short runs). With `gather_negatives` under DDP, l_C runs
-    over the global batch (equal per-rank batch sizes needed: drop the last uneven batch).
+    Losses (eq. 6): L_D = hinge_d + cond_weight * l_C(real) [+ lecam_weight * R_LeCam], L_G =
+    hinge_g + cond_weight * l_C(fake); l_C is 2C (`loss="2c"`), C-SupCon with source E(real mel)
+    (`loss="csupcon"`) or absent (`loss="hinge"`). `cond_warmup_steps > 0` ramps the weight
+    linearly from 0 over the first G updates (not in the report, whose weight is 1.0 throughout;
+    FACTS.md notes the label-free term dominates early on short runs). With `gather_negatives`
+    under DDP, l_C runs over the global batch (equal per-rank batch sizes: drop the last batch).
+    Under bf16-mixed the adversarial terms take float32 logits and l_C runs in float32 with
+    autocast off.
+
+    Limited-data remedies (issue 14), off by default; off, they draw no random numbers and the
+    module computes exactly what it did before them. `diffaug` (e.g. "translation,cutout", with
+    `diffaug_translation_ratio` / `diffaug_cutout_ratio`) applies DiffAugment to every input of
+    D: real and fake in the D step, fake in the G step, each sample its own draw, shifted / cut
+    cells at the silence floor through the mel normaliser (`gan_inputs.py`). The contrastive
+    embeddings d_i are then those of the augmented inputs, while C-SupCon's source embedding
+    stays E's embedding of the clean real mel. `lecam_weight > 0` adds the LeCam regulariser to
+    L_D only, against the anchors `lecam.ema_real` / `lecam.ema_fake` (checkpointed buffers) as
+    they stand before this step; each applied D step then moves them by its mean logits
+    (`lecam_decay`). Overfitting signals: `train/d/logit_gap` (mean D logit real - fake, each
+    D step) and `val/d/overfit_gap`: D's mean logit on the real training batches since the last
+    validation minus on the held-out clips (summed over processes; with DiffAugment the held-out
+    clips are augmented too, by a generator seeded per batch, so both sides are inputs of the
+    kind D trains on and the gap is not the augmentation's offset).
+
+    Divergence guard (`guard_nonfinite`, on by default; `gan_guard.py`): an update whose loss is
+    not finite (on any process) is skipped: no optimizer step, no EMA or anchor update, grads
+    zeroed; `nonfinite_skips` (checkpointed) counts them, and `max_nonfinite_skips` in a row
+    (0: never) stop the run with `NonFiniteLossError`. The check is the training step's only
+    host read, once per optimizer update; with the guard off the step reads nothing back from
+    the device (step counters and the warm-up weight stay tensors). BatchNorm statistics that a
+    skipped step's forward updated are not rolled back.
+
+    Speed: `channels_last=True` puts G's and D's weights and feature maps in channels-last
+    layout on every device (the networks already use it on CPU, where oneDNN is faster; so the
+    option matters on GPUs); `compile=True` runs G's and D's training forwards through
+    torch.compile (same parameters; validation and `generate` stay eager).
 
     `optimizer_g` / `optimizer_d` build G's and D's optimizers from their parameters (default:
     the report's Adam, lr 1e-4, betas (0.5, 0.999)); they are not saved as hyperparameters.
+    `class_names` (linked from the data by the CLI) default to DCASE's for 7 classes, else
+    class_0..; the resolved list is saved in the hyperparameters, so checkpoints carry it.
 
     Validation figures are callbacks in `evaluation/` (FAD, diversity, probe) that drive the
-    module through `generate(labels, z)`, `class_names` and `frozen_encoder()`; the module's own
-    `validation_step` only makes Lightning run the validation loop for them.
+    module through `generate(labels, z)`, `class_names` and `frozen_encoder()`.
     """
 
     def __init__(
@@ -69,15 +108,24 @@ class FoleyGANModule(pl.LightningModule):
         encoder_path: str | None = None,
         gather_negatives: bool = True,
         class_names: list[str] | None = None,
+        diffaug: str = "",
+        diffaug_translation_ratio: float = 0.125,
+        diffaug_cutout_ratio: float = 0.5,
+        lecam_weight: float = 0.0,
+        lecam_decay: float = 0.99,
+        guard_nonfinite: bool = True,
+        max_nonfinite_skips: int = 10,
+        channels_last: bool = False,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         check_loss_options(loss, encoder_path, d_steps_per_g_step)
-        names = list(class_names) if class_names is not None else list(CLASS_NAMES[:num_classes])
-        if len(names) != num_classes:
-            raise ValueError(f"class_names has {len(names)} names for num_classes={num_classes}")
+        check_remedy_options(lecam_weight, lecam_decay, max_nonfinite_skips)
+        self.d_inputs = DInputAugmenter(diffaug, diffaug_translation_ratio, diffaug_cutout_ratio)
+        self.class_names = resolve_class_names(class_names, num_classes)
         self.save_hyperparameters(ignore=["optimizer_g", "optimizer_d"])
+        self.hparams.class_names = list(self.class_names)  # checkpoints carry the names
         self.automatic_optimization = False
-        self.class_names = names
         self.optimizer_g, self.optimizer_d = optimizer_g, optimizer_d
         self.criterion = conditional_loss(loss, tau_d, tau_c, use_labels)  # None for "hinge"
         self.projection = (loss == "hinge") if projection is None else projection
@@ -89,10 +137,19 @@ class FoleyGANModule(pl.LightningModule):
             num_classes=num_classes, width=d_width, mel_shape=mel_shape, n_stages=n_stages,
             attention_stage=d_attention_stage, projection=self.projection, embed_dim=embed_dim,
         )
+        if channels_last:
+            for net in (self.generator, self.discriminator):
+                net.channels_last = True
+                net.to(memory_format=torch.channels_last)
         self.g_ema = EMA(self.generator, decay=ema_decay, start=ema_start)
         self.mel_norm = MelNormalizer(mel_shape[0])
         self.register_buffer("g_steps", torch.tensor(0, dtype=torch.long))
+        self.lecam = LeCamAnchors(lecam_decay)
+        self.register_buffer("nonfinite_skips", torch.tensor(0, dtype=torch.long))
+        self.guard = NonFiniteGuard(max_nonfinite_skips)
+        self.logit_gap = LogitGap()
         self._encoder: nn.Module | None = None
+        self._compiled: tuple | None = None
 
     # -- encoder E (frozen, never part of the state_dict) --------------------------------------
     def set_encoder(self, encoder: nn.Module) -> None:
@@ -131,7 +188,22 @@ class FoleyGANModule(pl.LightningModule):
                 )
             self.mel_norm.fit(dm.mel_stats())
 
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Checkpoints from before the LeCam anchors and the guard's counter start them at 0."""
+        state = checkpoint.get("state_dict", {})
+        for key, value in self.state_dict().items():
+            if key.startswith(("lecam.", "nonfinite_skips")):
+                state.setdefault(key, value.clone())
+
     # -- training ---------------------------------------------------------------------------
+    def _nets(self) -> tuple[nn.Module, nn.Module]:
+        """G and D for training: the modules, or their torch.compile'd forwards (`compile`)."""
+        if not self.hparams.compile:
+            return self.generator, self.discriminator
+        if self._compiled is None:
+            self._compiled = (torch.compile(self.generator), torch.compile(self.discriminator))
+        return self._compiled
+
     def _source(self, mel: torch.Tensor) -> torch.Tensor | None:
         if self.criterion is None or not self.criterion.needs_source:
             return None
@@ -147,57 +219,81 @@ class FoleyGANModule(pl.LightningModule):
         parts = [out["embed"], out["proxy"], labels] + ([] if source is None else [source])
         if self.hparams.gather_negatives and self.trainer.world_size > 1:
             parts = [self.all_gather(p, sync_grads=True).flatten(0, 1) for p in parts]
-        return self.criterion(*parts)
+        with torch.autocast(self.device.type, enabled=False):  # l_C in float32 under bf16
+            return self.criterion(*[p if p.dtype == torch.long else p.float() for p in parts])
 
-    def _optimize(self, opt, loss: torch.Tensor) -> None:
+    def _optimize(self, opt, loss: torch.Tensor, which: str, terms: dict) -> bool:
+        """Backward and step; with the guard on, a non-finite loss skips the step (False)."""
         opt.zero_grad()
         self.manual_backward(loss)
+        if self.hparams.guard_nonfinite:
+            if not self.guard.finite(loss, self.trainer.strategy):
+                opt.zero_grad()
+                self.nonfinite_skips += 1
+                self.guard.skipped(which, terms, self.trainer, int(self.g_steps))
+                return False
+            self.guard.passed()
         if self.hparams.grad_clip is not None:
             self.clip_gradients(opt, gradient_clip_val=self.hparams.grad_clip,
                                 gradient_clip_algorithm="norm")
         opt.step()
+        return True
 
-    def _cond_weight(self) -> float:
-        """cond_weight, ramped linearly from 0 over the first cond_warmup_steps G updates."""
+    def _cond_weight(self) -> float | torch.Tensor:
+        """cond_weight, ramped linearly from 0 over the first cond_warmup_steps G updates: a
+        0-d tensor from the g_steps buffer (no host read), a plain float without warm-up."""
         warmup = self.hparams.cond_warmup_steps
-        ramp = 1.0 if warmup <= 0 else min(1.0, int(self.g_steps) / warmup)
-        return self.hparams.cond_weight * ramp
+        if warmup <= 0:
+            return self.hparams.cond_weight
+        return self.hparams.cond_weight * (self.g_steps.float() / warmup).clamp(max=1.0)
 
     def _z(self, n: int) -> torch.Tensor:
         return torch.randn(n, self.hparams.z_dim, device=self.device)
 
     def _d_step(self, batch: dict, source: torch.Tensor | None = None) -> dict:
-        """One D update: hinge_d(real, fake) + cond_weight * l_C(real embeddings)."""
+        """One D update: hinge_d(real, fake) + cond_weight * l_C(real embeddings) [+ LeCam]."""
         real, labels = self.mel_norm.normalize(batch["mel"]), batch["label"]
+        n, (gen, disc) = labels.shape[0], self._nets()
         opt = self.optimizers()[1]
         with self.toggled_optimizer(opt):
             with torch.no_grad():
-                fake = self.generator(self._z(labels.shape[0]), labels)
-            out = self.discriminator(torch.cat([real, fake.to(real.dtype)]),
-                                     torch.cat([labels, labels]))
+                fake = gen(self._z(n), labels)
+            inputs = self.d_inputs(torch.cat([real, fake.to(real.dtype)]), self.mel_norm)
+            out = disc(inputs, torch.cat([labels, labels]))
             logits_real, logits_fake = out["logits"].float().chunk(2)
-            real_out = {k: v[: labels.shape[0]] for k, v in out.items()}
-            adv = hinge_d(logits_real, logits_fake)
-            cond = self._cond_loss(real_out, labels, source)
-            loss = adv + self._cond_weight() * cond
-            self._optimize(opt, loss)
-        return {"train/d/loss": loss, "train/d/adv": adv, "train/d/cond": cond,
-                "train/d/logits_real": logits_real.mean(),
-                "train/d/logits_fake": logits_fake.mean()}
+            real_out = {k: v[:n] for k, v in out.items()}
+            terms = {"adv": hinge_d(logits_real, logits_fake),
+                     "cond": self._cond_loss(real_out, labels, source)}
+            loss = terms["adv"] + self._cond_weight() * terms["cond"]
+            if self.hparams.lecam_weight > 0:
+                terms["lecam"] = lecam_regularizer(logits_real, logits_fake,
+                                                   self.lecam.ema_real, self.lecam.ema_fake)
+                loss = loss + self.hparams.lecam_weight * terms["lecam"]
+            applied = self._optimize(opt, loss, "D", terms)
+        if applied:
+            if self.hparams.lecam_weight > 0:
+                self.lecam.update(logits_real, logits_fake)
+            self.logit_gap.add_train(logits_real)
+        logs = {f"train/d/{name}": value for name, value in terms.items()}
+        return {"train/d/loss": loss, **logs, "train/d/logits_real": logits_real.mean(),
+                "train/d/logits_fake": logits_fake.mean(),
+                "train/d/logit_gap": logits_real.mean() - logits_fake.mean()}
 
     def _g_step(self, batch: dict, source: torch.Tensor | None = None) -> dict:
         """One G update: hinge_g(fake) + cond_weight * l_C(fake embeddings), then the EMA."""
-        labels = batch["label"]
+        labels, (gen, disc) = batch["label"], self._nets()
         opt = self.optimizers()[0]
         with self.toggled_optimizer(opt):
-            out = self.discriminator(self.generator(self._z(labels.shape[0]), labels), labels)
-            adv = hinge_g(out["logits"].float())
-            cond = self._cond_loss(out, labels, source)
-            loss = adv + self._cond_weight() * cond
-            self._optimize(opt, loss)
-        self.g_steps += 1
-        self.g_ema.update(self.generator, step=int(self.g_steps))
-        return {"train/g/loss": loss, "train/g/adv": adv, "train/g/cond": cond}
+            fake = self.d_inputs(gen(self._z(labels.shape[0]), labels), self.mel_norm)
+            out = disc(fake, labels)
+            terms = {"adv": hinge_g(out["logits"].float()),
+                     "cond": self._cond_loss(out, labels, source)}
+            loss = terms["adv"] + self._cond_weight() * terms["cond"]
+            applied = self._optimize(opt, loss, "G", terms)
+        if applied:
+            self.g_steps += 1
+            self.g_ema.update(self.generator, step=self.g_steps)
+        return {"train/g/loss": loss, "train/g/adv": terms["adv"], "train/g/cond": terms["cond"]}
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         source = self._source(batch["mel"])
@@ -205,7 +301,8 @@ class FoleyGANModule(pl.LightningModule):
         for _ in range(self.hparams.d_steps_per_g_step):
             logs.update(self._d_step(batch, source))
         logs.update(self._g_step(batch, source))
-        logs["train/cond/weight"] = torch.tensor(self._cond_weight())
+        logs["train/cond/weight"] = torch.as_tensor(self._cond_weight())
+        logs["train/nonfinite_skips"] = self.nonfinite_skips.float()
         self.log_dict({k: v.detach() for k, v in logs.items()}, prog_bar=False,
                       batch_size=batch["label"].shape[0])
 
@@ -229,7 +326,20 @@ class FoleyGANModule(pl.LightningModule):
             net.train(was_training)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        """Nothing to compute: the validation figures are callbacks (evaluation.callbacks.
-        FADCallback, evaluation.diversity.DiversityCallback, evaluation.probe_callback.
-        ProbeCallback). Defining the step makes Lightning run the validation loop, so their
-        on_validation_batch_end / on_validation_epoch_end hooks see the batches."""
+        """D's logits on the held-out real clips (for val/d/overfit_gap). The other validation
+        figures are callbacks (evaluation.callbacks.FADCallback, evaluation.diversity.
+        DiversityCallback, evaluation.probe_callback.ProbeCallback) that see these batches."""
+        real = self.mel_norm.normalize(batch["mel"])
+        if self.d_inputs.active:  # seeded per batch and rank: the training RNG is not touched
+            gen = torch.Generator(device=real.device)
+            gen.manual_seed(1_000_003 * self.global_rank + batch_idx)
+            real = self.d_inputs(real, self.mel_norm, generator=gen)
+        self.logit_gap.add_val(self.discriminator(real, batch["label"])["logits"].float())
+
+    def on_validation_epoch_end(self) -> None:
+        figures = self.logit_gap.compute_and_reset(
+            lambda t: self.trainer.strategy.reduce(t, reduce_op="sum"))
+        if figures is not None:  # None in the sanity check: no training batch yet
+            gap, held_out = figures
+            self.log_dict({"val/d/overfit_gap": gap, "val/d/logits_real": held_out},
+                          sync_dist=True)

@@ -26,6 +26,7 @@ class MelNormalizer(nn.Module):
         self.register_buffer("hi", torch.ones(n_mels))
         self.register_buffer("center", torch.full((n_mels,), 0.5))
         self.register_buffer("fitted", torch.tensor(False))
+        self._fitted_seen = False  # `fitted` read True once: calls need not read it back again
 
     @property
     def is_fitted(self) -> bool:
@@ -62,14 +63,21 @@ class MelNormalizer(nn.Module):
         self.hi.copy_(hi)
         self.center.copy_(torch.minimum(torch.maximum(center, lo), hi))
         self.fitted.fill_(True)
+        self._fitted_seen = True
         return self
 
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self._fitted_seen = False  # the loaded `fitted` is read again on the next call
+
     def _check(self, x: torch.Tensor) -> None:
-        if not self.is_fitted:
+        # reads `fitted` back to the host only until it was seen True (no GPU sync per step)
+        if not self._fitted_seen and not self.is_fitted:
             raise RuntimeError(
                 "MelNormalizer is not fitted: call fit(datamodule.mel_stats()) or load a "
                 "checkpoint that carries the statistics"
             )
+        self._fitted_seen = True
         if x.dim() != 3 or x.shape[1] != self.n_mels:
             raise ValueError(f"expected mel [B, {self.n_mels}, T], got shape {tuple(x.shape)}")
 
