@@ -1,10 +1,17 @@
-"""GAN speed: seconds per (D + G) iteration, and Lightning's overhead over a bare loop.
+"""GAN speed: the full-size iteration as a fraction of the same run's GEMM peak; Lightning overhead.
 
-`run()` measures (1) a bare D + G iteration of the full-size SAGAN (width 64, 80 x 344,
-batch 16) after a warm-up, and (2) at a small width, the per-batch time of
-`pl.Trainer.fit(FoleyGANModule)` (a callback times each batch; start-up and the first batches
-excluded) divided by the time of a bare PyTorch loop doing the same updates (target <= 1.10).
-Medians, so a busy machine disturbs the figures less. `quick=True` uses tiny sizes.
+`run()` measures
+(1) one bare D + G iteration (`bench.gan_iteration.GANIteration`: the SAGAN networks, hinge +
+    2C losses, Adam, the EMA) at 80 x 344, width 16, batch 8, fp32: its FLOPs by
+    torch.utils.flop_counter (attention counted in its explicit bmm form, the maths the
+    networks compute) over its seconds, divided by a dense fp32 GEMM peak measured in the same
+    process right before and after (the higher of the two). Three repeats, the median reported.
+    The same for the reference form of the networks (explicit attention, NCHW maps: the code
+    before the speed work), interleaved, so the gain is measured on the same machine load.
+(2) at a small width, the per-batch time of `pl.Trainer.fit(FoleyGANModule)` (a callback times
+    each batch; start-up and the first batches excluded) divided by the time of a bare loop
+    doing the same updates (target <= 1.10).
+`quick=True` uses tiny sizes and one repeat.
 """
 
 from __future__ import annotations
@@ -17,12 +24,52 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from lightning_modules.gan import FoleyGANModule
-from lightning_modules.losses.adversarial import hinge_d, hinge_g
-from lightning_modules.losses.contrastive import conditional_contrastive_loss
+from bench.gan_iteration import (
+    GANIteration,
+    gemm_gflops,
+    iteration_flops,
+    reference_form,
+    time_iterations,
+)
 
 
-def _module(width: int, mel_shape: tuple[int, int]) -> FoleyGANModule:
+def _fraction_once(it: GANIteration, flops: int, iters: int) -> dict:
+    before = gemm_gflops()
+    seconds = statistics.median(time_iterations(it, iters, warmup=0))
+    peak = max(before, gemm_gflops())
+    rate = flops / seconds / 1e9
+    return {"seconds": seconds, "gflops": rate, "peak_gflops": peak, "fraction": rate / peak}
+
+
+def iteration_fractions(width: int, batch: int, mel_shape: tuple[int, int], repeats: int,
+                        iters: int) -> dict:
+    """Fraction of the same-run GEMM peak, fast (as shipped) and reference form, interleaved."""
+    runs = {"fast": GANIteration(width=width, batch=batch, mel_shape=mel_shape),
+            "reference": reference_form(GANIteration(width=width, batch=batch,
+                                                     mel_shape=mel_shape))}
+    flops = iteration_flops(runs["reference"])  # the explicit form: the maths, not a kernel's
+    for it in runs.values():
+        it.step()  # warm-up (oneDNN primitives, allocator)
+    samples: dict[str, list[dict]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, it in runs.items():
+            samples[name].append(_fraction_once(it, flops, iters))
+    out = {"gan_iter_gflop": round(flops / 1e9, 2),
+           "gan_iter_config": f"width {width}, mel {tuple(mel_shape)}, batch {batch}, fp32"}
+    for name, rows in samples.items():
+        middle = sorted(rows, key=lambda r: r["fraction"])[len(rows) // 2]
+        out[f"gan_iter_{name}_fraction_of_gemm_peak"] = round(middle["fraction"], 3)
+        out[f"gan_iter_{name}_s"] = round(middle["seconds"], 3)
+        out[f"gan_iter_{name}_gflops"] = round(middle["gflops"], 1)
+        out[f"gan_iter_{name}_peak_gflops"] = round(middle["peak_gflops"], 1)
+        out[f"gan_iter_{name}_fractions"] = [round(r["fraction"], 3) for r in rows]
+    out["gan_iter_speedup"] = round(out["gan_iter_reference_s"] / out["gan_iter_fast_s"], 2)
+    return out
+
+
+def _module(width: int, mel_shape: tuple[int, int]):
+    from lightning_modules.gan import FoleyGANModule
+
     model = FoleyGANModule(loss="2c", g_width=width, d_width=width, mel_shape=mel_shape,
                            ema_start=0)
     model.mel_norm.fit({"min": torch.full((mel_shape[0],), -12.0),
@@ -30,8 +77,11 @@ def _module(width: int, mel_shape: tuple[int, int]) -> FoleyGANModule:
     return model
 
 
-def _bare_iteration(model: FoleyGANModule, opts, mel: torch.Tensor, labels: torch.Tensor) -> None:
+def _bare_iteration(model, opts, mel: torch.Tensor, labels: torch.Tensor) -> None:
     """The same D and G updates as FoleyGANModule, without Lightning."""
+    from lightning_modules.losses.adversarial import hinge_d, hinge_g
+    from lightning_modules.losses.contrastive import conditional_contrastive_loss
+
     g, d, opt_g, opt_d = model.generator, model.discriminator, opts[0], opts[1]
     real = model.mel_norm.normalize(mel)
     n = labels.shape[0]
@@ -51,7 +101,7 @@ def _bare_iteration(model: FoleyGANModule, opts, mel: torch.Tensor, labels: torc
     opt_g.step()
     d.requires_grad_(True)
     model.g_steps += 1
-    model.g_ema.update(g, step=int(model.g_steps))
+    model.g_ema.update(g, step=model.g_steps)
 
 
 def _batch(batch: int, mel_shape: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -60,7 +110,7 @@ def _batch(batch: int, mel_shape: tuple[int, int]) -> tuple[torch.Tensor, torch.
 
 def bare_seconds(width: int, mel_shape: tuple[int, int], batch: int, iters: int,
                  warmup: int = 1) -> list[float]:
-    """Seconds of each timed bare D + G iteration."""
+    """Seconds of each timed bare D + G iteration of FoleyGANModule's networks."""
     model = _module(width, mel_shape)
     opts = model.configure_optimizers()
     mel, labels = _batch(batch, mel_shape)
@@ -102,24 +152,23 @@ def lightning_seconds(width: int, mel_shape: tuple[int, int], batch: int, iters:
 
 
 def run(quick: bool = False) -> dict:
-    full = dict(width=8, mel_shape=(80, 86), batch=4) if quick else \
-        dict(width=64, mel_shape=(80, 344), batch=16)
+    full = dict(width=4, mel_shape=(80, 86), batch=2) if quick else \
+        dict(width=16, mel_shape=(80, 344), batch=8)
     small = dict(width=4, mel_shape=(80, 86), batch=4) if quick else \
         dict(width=16, mel_shape=(80, 86), batch=16)
+    out = iteration_fractions(**full, repeats=1 if quick else 3, iters=1 if quick else 2)
     iters = 2 if quick else 6
-    full_times = bare_seconds(**full, iters=1 if quick else 2)
     bare = statistics.median(bare_seconds(**small, iters=iters))
     lightning = statistics.median(lightning_seconds(**small, iters=iters))
-    return {
-        "gan_full_s_per_iter": statistics.median(full_times),
-        "gan_full_config": f"width {full['width']}, mel {full['mel_shape']}, batch {full['batch']}",
+    out.update({
         "gan_small_bare_s_per_iter": bare,
         "gan_small_lightning_s_per_iter": lightning,
         "gan_lightning_overhead_ratio": lightning / bare,
         "gan_small_config": f"width {small['width']}, mel {small['mel_shape']}, "
                             f"batch {small['batch']}",
         "threads": torch.get_num_threads(),
-    }
+    })
+    return out
 
 
 if __name__ == "__main__":

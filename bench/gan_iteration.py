@@ -50,12 +50,15 @@ class GANIteration:
         self.real = torch.rand(self.batch, *self.mel_shape, device=self.device) * 2.0 - 1.0
         self.labels = torch.arange(self.batch, device=self.device) % 7
         self.g_steps = torch.zeros((), dtype=torch.long, device=self.device)
-        self.g_forward, self.d_forward = self.g, self.d  # replaced by torch.compile'd ones
+        # the callables of each use: G in the G step / no-grad G in the D step, D in the D step /
+        # D with frozen parameters in the G step (compile or DDP replace some of them)
+        self.g_forward = self.g_sample = self.g
+        self.d_forward = self.d_frozen = self.d
 
     def compile(self, **kwargs) -> GANIteration:
         """Use torch.compile'd G and D forwards (the parameters stay the same objects)."""
-        self.g_forward = torch.compile(self.g, **kwargs)
-        self.d_forward = torch.compile(self.d, **kwargs)
+        self.g_forward = self.g_sample = torch.compile(self.g, **kwargs)
+        self.d_forward = self.d_frozen = torch.compile(self.d, **kwargs)
         return self
 
     def _autocast(self):
@@ -70,7 +73,7 @@ class GANIteration:
     def d_loss(self) -> torch.Tensor:
         with self._autocast():
             with torch.no_grad():
-                fake = self.g_forward(self._z(), self.labels)
+                fake = self.g_sample(self._z(), self.labels)
             out = self.d_forward(torch.cat([self.real, fake.to(self.real.dtype)]),
                                  torch.cat([self.labels, self.labels]))
             logits_real, logits_fake = out["logits"].float().chunk(2)
@@ -80,7 +83,7 @@ class GANIteration:
 
     def g_loss(self) -> torch.Tensor:
         with self._autocast():
-            out = self.d_forward(self.g_forward(self._z(), self.labels), self.labels)
+            out = self.d_frozen(self.g_forward(self._z(), self.labels), self.labels)
             cond = conditional_contrastive_loss(out["embed"], out["proxy"], self.labels)
             return hinge_g(out["logits"].float()) + cond
 
@@ -97,18 +100,40 @@ class GANIteration:
         self.ema.update(self.g, step=self.g_steps)
 
 
+def reference_form(it: GANIteration) -> GANIteration:
+    """Switch `it`'s networks to their reference form: explicit attention, NCHW feature maps."""
+    from lightning_modules.layers import SelfAttention2d
+
+    for net in (it.g, it.d):
+        net.channels_last = False
+        for module in net.modules():
+            if isinstance(module, SelfAttention2d):
+                module.fused = False
+    return it
+
+
 def synchronize(device: str) -> None:
     if str(device).startswith("cuda"):
         torch.cuda.synchronize(device)
 
 
 def iteration_flops(it: GANIteration) -> int:
-    """FLOPs of one D + G iteration by torch.utils.flop_counter (matmuls and convolutions)."""
+    """FLOPs of one D + G iteration by torch.utils.flop_counter (matmuls and convolutions).
+
+    Counted on a copy whose attention runs in its explicit form (q^T k and v attn^T as bmm),
+    so the count is the maths the networks compute, not a fused kernel's padded head; the
+    copy's step leaves `it` untouched.
+    """
+    import copy
+
     from torch.utils.flop_counter import FlopCounterMode
 
+    probe = reference_form(copy.deepcopy(it))
+    probe.g_forward = probe.g_sample = probe.g
+    probe.d_forward = probe.d_frozen = probe.d
     counter = FlopCounterMode(display=False)
     with counter:
-        it.step()
+        probe.step()
     return counter.get_total_flops()
 
 

@@ -2,7 +2,9 @@
 
 Usage: python -m bench.run [--quick] [--out bench/latest.json] [--only data,gan]
 Each module exposes `run(quick: bool = False) -> dict`. A module that fails is recorded with
-its error instead of aborting the others.
+its error instead of aborting the others. `fractions` lists the same-run ratios to a floor:
+the GAN iteration against a GEMM peak, the mel-cache build against STFT + matmul, FAD against
+VGGish's forward.
 """
 
 from __future__ import annotations
@@ -20,7 +22,13 @@ import torch
 
 from datamodules.atomic import atomic_path
 
-AREAS = ("data", "gan", "eval")
+AREAS = ("data", "gan", "eval", "fad_fraction")
+FRACTIONS = {  # summary key -> (area, key): each a ratio measured within one run
+    "gan_iteration_of_gemm_peak": ("gan", "gan_iter_fast_fraction_of_gemm_peak"),
+    "gan_iteration_reference_of_gemm_peak": ("gan", "gan_iter_reference_fraction_of_gemm_peak"),
+    "mel_cache_of_stft_matmul_floor": ("data", "mel_cache_fraction_of_floor"),
+    "fad_of_vggish_forward": ("fad_fraction", "fad_fraction_of_vggish"),
+}
 
 
 def _machine() -> dict:
@@ -47,6 +55,8 @@ def run_all(areas: tuple[str, ...], quick: bool) -> dict:
             }
         results[area]["wall_seconds"] = round(time.perf_counter() - t0, 2)
         print(f"[bench] {area}: {json.dumps(results[area])[:400]}", file=sys.stderr)
+    results["fractions"] = {name: results.get(area, {}).get(key)
+                            for name, (area, key) in FRACTIONS.items() if area in areas}
     return results
 
 
