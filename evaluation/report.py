@@ -10,7 +10,10 @@ Layout read from a run folder (what `make demo` writes; every part is optional):
                                    fad_real.csv -> the real clips) or `system,Category,FAD`
                                    (`foleygan fad --ceiling`); <resynth>/fad.csv is the ceiling's
   <run>/probe.json (+ probe.png)   `foleygan probe --out`: per-class accuracy of the encoder probe
-  <run>/**/metrics.csv             CSVLogger metrics -> training curves
+  <run>/*.csv with Category and    `foleygan fad --metrics ...` tables (KAD, PRDC, FAD-inf,
+  metric columns                   intervals): one table per metric (`evaluation.report_metrics`)
+  <run>/**/metrics.csv             CSVLogger metrics -> training curves (and the last validation
+                                   KAD / PRDC in the per-metric tables)
 Real clips come from `real_dir` (any root `datamodules.dcase.index_dataset` reads). The classes
 are those of the run's folders and tables (the checkpoint's), in their order.
 """
@@ -33,6 +36,7 @@ from datamodules.dcase import index_dataset
 from datamodules.mel import LogMelSpectrogram
 from evaluation.fad_systems import CEILING, FLOOR, Systems, class_columns, read_fad_tables
 from evaluation.plots import read_metrics_csv, save_mel_image, save_training_curves
+from evaluation.report_metrics import is_metrics_table, metric_systems, metrics_section
 
 ASSETS = "report_assets"
 
@@ -186,7 +190,8 @@ def fad_systems(run_dir: Path, ceiling_dir: Path | None) -> Systems:
     gives an empty ceiling row (shown with dashes and how to fill it)."""
     systems: Systems = {}
     for path in sorted(run_dir.glob("fad*.csv")):
-        systems.update(read_fad_tables(path, system_name(path.stem)))
+        if not is_metrics_table(path):  # `foleygan fad --metrics` tables: their own section
+            systems.update(read_fad_tables(path, system_name(path.stem)))
     if ceiling_dir is not None and CEILING not in systems:
         own = ceiling_dir / "fad.csv"
         systems[CEILING] = read_fad_tables(own, CEILING)[CEILING] if own.is_file() else {}
@@ -230,7 +235,8 @@ def _fad_table(systems: Systems, ceiling_dir: Path | None) -> str:
 
 def _curves(run_dir: Path, out_dir: Path) -> str:
     blocks = []
-    for i, metrics_csv in enumerate(sorted(run_dir.rglob("metrics.csv"))):
+    logs = [p for p in sorted(run_dir.rglob("metrics.csv")) if not is_metrics_table(p)]
+    for i, metrics_csv in enumerate(logs):
         png = save_training_curves(
             read_metrics_csv(metrics_csv), out_dir / ASSETS / f"curves_{i}.png"
         )
@@ -273,6 +279,7 @@ def write_report(
     body = (
         f'<h1>{html.escape(title)}</h1><p id="media-status">checking media…</p>'
         f"<h2>FAD per class</h2>{_fad_table(fad_systems(run_dir, ceiling_dir), ceiling_dir)}"
+        f"{metrics_section(metric_systems(run_dir, ceiling_dir))}"
         f"{_probe_section(run_dir)}"
         f"{_class_sections(writer, clips)}"
         f"<h2>Training curves</h2>{_curves(run_dir, run_dir)}"
