@@ -33,6 +33,7 @@ class NonFiniteGuard:
             )
         self.max_consecutive = int(max_consecutive)
         self.consecutive = 0
+        self.streak: list[str] = []  # 'D' / 'G' of the skipped updates in a row
 
     @staticmethod
     def finite(loss: torch.Tensor, strategy=None) -> bool:
@@ -43,15 +44,14 @@ class NonFiniteGuard:
         return not bool(bad > 0)  # the documented host sync: one per optimizer update
 
     def passed(self) -> None:
-        self.consecutive = 0
+        self.consecutive, self.streak = 0, []
 
     def skipped(self, which: str, terms: dict[str, torch.Tensor], trainer, g_steps: int) -> None:
         """Record a skipped `which` ('D' / 'G') update; raise after max_consecutive in a row."""
         self.consecutive += 1
+        self.streak.append(which)
         if self.max_consecutive and self.consecutive >= self.max_consecutive:
-            raise NonFiniteLossError(
-                failure_message(which, terms, trainer, g_steps, self.consecutive)
-            )
+            raise NonFiniteLossError(failure_message(which, terms, trainer, g_steps, self.streak))
 
 
 def nonfinite_terms(terms: dict[str, torch.Tensor]) -> str:
@@ -85,12 +85,13 @@ def checkpoint_note(trainer) -> str:
     return note
 
 
-def failure_message(which: str, terms: dict, trainer, g_steps: int, count: int) -> str:
+def failure_message(which: str, terms: dict, trainer, g_steps: int, streak: list[str]) -> str:
     step = getattr(trainer, "global_step", "?")
+    losses = " and ".join(name for name in ("D", "G") if name in streak)
     return (
-        f"the {which} loss was non-finite for {count} updates in a row (each skipped): at global "
-        f"step {step}, G step {g_steps}, non-finite terms: {nonfinite_terms(terms)}. The run "
-        f"stops; {checkpoint_note(trainer)}. Resume from it with a lower lr (optimizer_g / "
-        "optimizer_d), grad_clip, or a smaller cond_weight / lecam_weight; raise "
-        "max_nonfinite_skips (0 never stops) to tolerate longer streaks"
+        f"{len(streak)} updates in a row had a non-finite {losses} loss and were skipped; the "
+        f"last: the {which} loss at global step {step}, G step {g_steps}, non-finite terms: "
+        f"{nonfinite_terms(terms)}. The run stops; {checkpoint_note(trainer)}. Resume from it "
+        "with a lower lr (optimizer_g / optimizer_d), grad_clip, or a smaller cond_weight / "
+        "lecam_weight; raise max_nonfinite_skips (0 never stops) to tolerate longer streaks"
     )
