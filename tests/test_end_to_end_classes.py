@@ -97,6 +97,7 @@ def test_fit_synth_fad_with_exactly_the_roots_classes(
     from lightning_modules.generator_loading import load_generator
 
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))  # the FAD callback's cache
     root = _write_root(tmp_path / "data", folders)
     encoder = _export_encoder(tmp_path / "runs" / "encoder" / "encoder.pt", classes)
     _fit(root, tmp_path / "runs")
@@ -150,3 +151,37 @@ def test_the_demos_seven_classes_are_unchanged(tmp_path) -> None:
     fad = {name: float(i) for i, name in enumerate(CLASS_NAMES)} | {"mean": 3.0}
     lines = write_fad_csv(fad, tmp_path / "fad.csv").read_text().splitlines()
     assert lines == ["Category,FAD", *(f"{s},{float(i)!r}" for i, s in enumerate(SNAKE_NAMES))]
+
+
+def test_the_demos_ceiling_and_floor_rows(tmp_path, monkeypatch, capsys, one_thread) -> None:
+    """`foleygan demo` step 5 on a tiny synthetic set: resynth of the training clips into
+    runs/demo/resynth (the official 7-folder layout), the ceiling and floor FAD CSVs, the table
+    with one row per system, and the report's ceiling row."""
+    import foleygan_cli.demo as demo
+    from datamodules.synthetic import make_synthetic_dataset
+    from evaluation.checker import check_submission_folder
+    from evaluation.report import write_report
+
+    run, data, held_out = tmp_path / "runs" / "demo", tmp_path / "train", tmp_path / "eval"
+    for name, value in (("RUN", run), ("DATA", data), ("HELD_OUT", held_out),
+                        ("ENCODER", run / "encoder.pt")):
+        monkeypatch.setattr(demo, name, value)
+    make_synthetic_dataset(data, clips_per_class=2, seed=0)
+    make_synthetic_dataset(held_out, clips_per_class=2, seed=1)
+    _export_encoder(run / "encoder.pt", list(CLASS_NAMES))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rows = demo.ceiling_and_floor(2)
+    assert list(rows) == ["real -> mel -> vocoder", "real clips"]
+    assert check_submission_folder(run / "resynth", n_per_class=2) == []  # the official rule
+    for stem in ("ceiling", "real"):
+        lines = (run / f"fad_{stem}.csv").read_text().splitlines()
+        assert [r.split(",")[0] for r in lines] == ["Category", *SNAKE_NAMES]
+    demo.print_table({"trained G": rows["real clips"], **rows})
+    printed = capsys.readouterr().out.splitlines()
+    header = next(line for line in printed if line.startswith("system"))
+    assert header.split() == ["system", *CLASS_NAMES, "mean"]
+    assert any(line.startswith("real -> mel -> vocoder ") for line in printed)
+    page = write_report(run).read_text()
+    ceiling = rows["real -> mel -> vocoder"]
+    assert f"<tr><th>real -&gt; mel -&gt; vocoder</th><td>{ceiling['DogBark']:.3f}</td>" in page
+    assert "<tr><th>real clips</th>" in page
