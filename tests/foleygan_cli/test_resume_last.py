@@ -1,0 +1,48 @@
+"""foleygan_cli.resume: `--ckpt_path=last` takes the newest last.ckpt of the run name across
+versions (Lightning looks only in the new, empty version folder) or an hpc_ckpt_*.ckpt, never
+an exception checkpoint; nothing found -> None (the run starts at step 0)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+from pytorch_lightning.callbacks import ModelCheckpoint
+
+from foleygan_cli.resume import find_last_checkpoint
+
+
+def _touch(path: Path, mtime: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"ckpt")
+    os.utime(path, (mtime, mtime))
+    return path
+
+
+def _trainer(tmp_path: Path, name: str = "kt_s3", callbacks=()) -> SimpleNamespace:
+    logger = SimpleNamespace(save_dir=str(tmp_path / "runs"), name=name)
+    return SimpleNamespace(loggers=[logger], default_root_dir=str(tmp_path / "root"),
+                           checkpoint_callbacks=list(callbacks))
+
+
+def test_newest_last_ckpt_of_the_run_name_across_versions(tmp_path) -> None:
+    runs = tmp_path / "runs"
+    assert find_last_checkpoint(_trainer(tmp_path)) is None
+    _touch(runs / "kt_s3" / "version_0" / "checkpoints" / "last.ckpt", 1_000)
+    newest = _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "last.ckpt", 2_000)
+    _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "exception-step9.ckpt", 3_000)
+    _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "step10-fad1.000.ckpt", 3_000)
+    _touch(runs / "other" / "version_0" / "checkpoints" / "last.ckpt", 4_000)
+    assert find_last_checkpoint(_trainer(tmp_path)) == newest
+    assert find_last_checkpoint(_trainer(tmp_path, name="nothing_yet")) is None
+
+
+def test_hpc_checkpoint_and_explicit_dirpath_compete_by_age(tmp_path) -> None:
+    _touch(tmp_path / "runs" / "kt_s3" / "version_0" / "checkpoints" / "last.ckpt", 1_000)
+    hpc = _touch(tmp_path / "root" / "hpc_ckpt_2.ckpt", 2_000)
+    _touch(tmp_path / "root" / "hpc_ckpt_1.ckpt", 1_500)
+    assert find_last_checkpoint(_trainer(tmp_path)) == hpc
+    mine = _touch(tmp_path / "elsewhere" / "last.ckpt", 3_000)
+    named = ModelCheckpoint(dirpath=tmp_path / "elsewhere")
+    assert find_last_checkpoint(_trainer(tmp_path, callbacks=[named])) == mine
