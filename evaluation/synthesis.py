@@ -1,7 +1,9 @@
 """Generate clips per class and write them in the DCASE 2023 Task 7 submission layout.
 
-`<out>/<snake_name>/<index:03d>.wav`: 16-bit PCM, mono, 22,050 Hz, exactly 88,200 samples
-(the vocoder's 344 frames give 88,064 samples: the last 136 are zero-padded).
+`<out>/<class folder>/<index:03d>.wav`, one folder per class of the generator (its
+`class_names`, the checkpoint's): DCASE's snake_case name for a DCASE class, the class name
+otherwise. 16-bit PCM, mono, 22,050 Hz, exactly 88,200 samples (the vocoder's 344 frames give
+88,064 samples: the last 136 are zero-padded).
 """
 
 from __future__ import annotations
