@@ -15,7 +15,11 @@ from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.utilities import rank_zero_info, rank_zero_warn
 
 from datamodules.datamodule import FoleyDataModule
-from foleygan_cli.resume import checkpoint_folders, find_last_checkpoint
+from foleygan_cli.resume import (
+    check_resume_checkpoint,
+    checkpoint_folders,
+    find_last_checkpoint,
+)
 
 
 class SaveAndUploadConfig(SaveConfigCallback):
@@ -47,18 +51,21 @@ class FoleyCLI(LightningCLI):
 
     def before_fit(self) -> None:
         """`--ckpt_path=last`: the newest last.ckpt of this run's logger name, any version
-        (foleygan_cli.resume); Lightning itself looks in the new, empty version folder only."""
+        (foleygan_cli.resume); Lightning itself looks in the new, empty version folder only.
+        A checkpoint file (given or found) must exist and hold this run's classes."""
         config = self.config_init[self.subcommand]
-        if config.get("ckpt_path") != "last":
-            return
-        found = find_last_checkpoint(self.trainer)
-        config["ckpt_path"] = None if found is None else str(found)
-        if found is None:
-            folders = ", ".join(map(str, checkpoint_folders(self.trainer)))
-            rank_zero_warn(f"--ckpt_path=last: no last.ckpt of this run name under {folders} "
-                           "(nor an hpc_ckpt_*.ckpt): training from step 0")
-        else:
-            rank_zero_info(f"--ckpt_path=last: resuming from {found}")
+        if config.get("ckpt_path") == "last":
+            found = find_last_checkpoint(self.trainer)
+            config["ckpt_path"] = None if found is None else str(found)
+            if found is None:
+                folders = ", ".join(map(str, checkpoint_folders(self.trainer)))
+                rank_zero_warn(f"--ckpt_path=last: no last.ckpt of this run name under "
+                               f"{folders} (nor an hpc_ckpt_*.ckpt): training from step 0")
+            else:
+                rank_zero_info(f"--ckpt_path=last: resuming from {found}")
+        path = config.get("ckpt_path")
+        if path is not None and path not in ("best", "hpc") and not path.startswith("registry"):
+            check_resume_checkpoint(path, self.model)
 
 
 def _finish_wandb() -> None:

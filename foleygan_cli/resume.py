@@ -11,7 +11,8 @@ step 0. `find_last_checkpoint` looks where earlier runs of the same logger name 
 - `hpc_ckpt_<k>.ckpt` in `default_root_dir` (Lightning's SLURM requeue checkpoint).
 
 The newest by modification time wins. Exception checkpoints (`exception-step<N>.ckpt`) are
-never taken by `last`: pass their path explicitly.
+never taken by `last`: pass their path explicitly. `check_resume_checkpoint` then refuses a
+missing file or a checkpoint of other classes with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 _LAST = re.compile(r"^last(-v\d+)?\.ckpt$")
@@ -48,3 +50,30 @@ def find_last_checkpoint(trainer) -> Path | None:
         found += [path for path in root.iterdir() if _HPC.match(path.name)]
     found = [path for path in found if path.is_file()]
     return max(found, key=lambda path: path.stat().st_mtime) if found else None
+
+
+def check_resume_checkpoint(path: str | Path, model) -> None:
+    """Refuse a missing file, or a checkpoint of other classes than `model`'s, before Lightning
+    loads it (Lightning says "Checkpoint file not found" without the fix, reports other class
+    counts as tensor size mismatches, and resumes the same count of other names silently)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"--ckpt_path {path} not found: pass a checkpoint file (runs/<name>/version_<n>/"
+            "checkpoints/*.ckpt), or --ckpt_path=last for the newest last.ckpt of this run name")
+    try:  # memory-mapped: only the small hyper-parameter record is read here
+        ckpt = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
+    except Exception as error:  # a truncated or foreign file: the fix is the same
+        raise ValueError(f"--ckpt_path {path} is not a readable Lightning checkpoint "
+                         f"({type(error).__name__}: {error}); pass another one, e.g. "
+                         "--ckpt_path=last") from error
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise ValueError(f"--ckpt_path {path} holds no state_dict: not a Lightning checkpoint; "
+                         "pass one from runs/<name>/version_<n>/checkpoints/")
+    trained = (ckpt.get("hyper_parameters") or {}).get("class_names")
+    wanted = getattr(model, "hparams", {}).get("class_names")
+    if trained is not None and wanted is not None and list(trained) != list(wanted):
+        raise ValueError(
+            f"--ckpt_path {path} was trained on the classes {list(trained)}, this run's data "
+            f"has {list(wanted)}: resume it with the data_root (and class_names) it was trained "
+            "on, or start a new run without --ckpt_path")

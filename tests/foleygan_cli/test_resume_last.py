@@ -1,6 +1,7 @@
 """foleygan_cli.resume: `--ckpt_path=last` takes the newest last.ckpt of the run name across
 versions (Lightning looks only in the new, empty version folder) or an hpc_ckpt_*.ckpt, never
-an exception checkpoint; nothing found -> None (the run starts at step 0)."""
+an exception checkpoint; nothing found -> None (the run starts at step 0). A checkpoint to
+resume must exist, be readable and hold the run's classes."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 from pathlib import Path
 from types import SimpleNamespace
 
+import pytest
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from foleygan_cli.resume import find_last_checkpoint
+from foleygan_cli.resume import check_resume_checkpoint, find_last_checkpoint
 
 
 def _touch(path: Path, mtime: float) -> Path:
@@ -46,3 +49,26 @@ def test_hpc_checkpoint_and_explicit_dirpath_compete_by_age(tmp_path) -> None:
     mine = _touch(tmp_path / "elsewhere" / "last.ckpt", 3_000)
     named = ModelCheckpoint(dirpath=tmp_path / "elsewhere")
     assert find_last_checkpoint(_trainer(tmp_path, callbacks=[named])) == mine
+
+
+def test_resume_checkpoint_must_exist_and_hold_this_runs_classes(tmp_path) -> None:
+    model = SimpleNamespace(hparams={"class_names": ["DogBark", "Rain"]})
+    with pytest.raises(FileNotFoundError, match=r"missing.ckpt not found.*--ckpt_path=last"):
+        check_resume_checkpoint(tmp_path / "missing.ckpt", model)
+    same, other = tmp_path / "same.ckpt", tmp_path / "other.ckpt"
+    state = {"generator.w": torch.zeros(2)}
+    torch.save({"state_dict": state, "hyper_parameters": {"class_names": ["DogBark", "Rain"]}},
+               same)
+    torch.save({"state_dict": state, "hyper_parameters": {"class_names": ["Rain", "DogBark"]}},
+               other)
+    check_resume_checkpoint(same, model)  # no error
+    with pytest.raises(ValueError, match=r"trained on the classes \['Rain', 'DogBark'\].*"
+                                         r"data_root"):
+        check_resume_checkpoint(other, model)
+    cut = tmp_path / "cut.ckpt"  # a copy killed half-way
+    cut.write_bytes(same.read_bytes()[:200])
+    with pytest.raises(ValueError, match="cut.ckpt is not a readable Lightning checkpoint"):
+        check_resume_checkpoint(cut, model)
+    torch.save({"weights": state}, other)
+    with pytest.raises(ValueError, match="holds no state_dict"):
+        check_resume_checkpoint(other, model)
