@@ -110,6 +110,15 @@ def _check_args(n_per_class: int, batch_size: int, names: Sequence[str]) -> None
         )
 
 
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete `save_wav`'s temporaries (`.<index>.wav.<random>.tmp`) that a killed run left in
+    a class folder; every finished clip is complete (written beside, then renamed)."""
+    stale = sorted(folder.glob(".*.wav.*.tmp")) if folder.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
 def synthesize(
     generator: nn.Module,
     vocoder: nn.Module,
@@ -123,13 +132,16 @@ def synthesize(
     """Write n_per_class clips per class to `out_dir` in the DCASE layout; returns `out_dir`.
 
     Deterministic: batch b draws its noise from seed * SEED_STRIDE + b, so the same seed, batch
-    size and generator give identical files.
+    size and generator give identical files. Each clip is written atomically; a rerun after a
+    killed run rewrites every clip and removes the killed run's temporaries.
     """
     from datamodules.audio import save_wav
 
     names = list(class_names if class_names is not None else getattr(generator, "class_names", []))
     _check_args(n_per_class, batch_size, names)
     out = Path(out_dir)
+    for name in names:
+        remove_stale_temporaries(out / folder_name(name))
     batches = plan_batches(len(names), n_per_class, batch_size)
     if progress:
         from tqdm.auto import tqdm
