@@ -12,7 +12,9 @@ This callback writes `<checkpoints>/last.ckpt` at the end of the first batch at 
 multiple of `every_n_train_steps` global steps, at the end of the first batch after
 `every_n_minutes` without a save, and when training ends; never because of validation. Both
 triggers work under automatic and manual optimization. The clock is read on global rank 0 and
-its decision broadcast, so every process saves at the same batch (DDP).
+its decision broadcast, so every process saves at the same batch (DDP). Each save goes to a
+hidden `.last.ckpt.partial` first and is renamed over `last.ckpt`: a kill mid-write keeps the
+previous `last.ckpt` whole.
 
 When `fit` dies of an exception (a callback or the training step raising, Ctrl-C, SIGTERM)
 the state at that moment goes to `exception-step<N>.ckpt` beside `last.ckpt`, which keeps the
@@ -31,8 +33,10 @@ import os
 import time
 import warnings
 from typing import Any
+from weakref import proxy
 
 import pytorch_lightning as pl
+from lightning_fabric.utilities.cloud_io import _is_local_file_protocol
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.strategies import DDPStrategy, DeepSpeedStrategy, SingleDeviceStrategy
 
@@ -110,6 +114,26 @@ class LastCheckpoint(ModelCheckpoint):
         self._step_mark = self._mark(trainer.global_step)
         self._last_time_checked = time.monotonic()
 
+    def _save_checkpoint(self, trainer: pl.Trainer, filepath: str) -> None:
+        """Write `.<name>.partial` beside `filepath`, then rename it: a process killed at any
+        moment leaves the previous `last.ckpt` whole. (Lightning writes through a file in $TMPDIR
+        and moves it into place: a copy over the old file when $TMPDIR is another file system,
+        as on many clusters.)"""
+        if not (_is_local_file_protocol(filepath) and _one_file(trainer.strategy)):
+            super()._save_checkpoint(trainer, filepath)
+            return
+        folder, name = os.path.split(filepath)
+        partial = os.path.join(folder, f".{name}.partial")
+        trainer.save_checkpoint(partial, self.save_weights_only)
+        if trainer.is_global_zero:
+            os.replace(partial, filepath)
+        trainer.strategy.barrier("LastCheckpoint._save_checkpoint")
+        self._last_global_step_saved = trainer.global_step
+        self._last_checkpoint_saved = filepath
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.after_save_checkpoint(proxy(self))
+
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         """Epoch ends do not save (the cadence and the clock do)."""
 
@@ -137,12 +161,17 @@ class LastCheckpoint(ModelCheckpoint):
                       "`foleygan fit ... --ckpt_path=<file>`", stacklevel=2)
 
 
+def _one_file(strategy) -> bool:
+    """True for strategies whose checkpoint is one file of the whole state (single device, DDP);
+    sharded ones (FSDP, DeepSpeed) write a folder from every process."""
+    return isinstance(strategy, SingleDeviceStrategy | DDPStrategy) and not isinstance(
+        strategy, DeepSpeedStrategy)
+
+
 def _save_without_barrier(trainer: pl.Trainer, path: str) -> None:
     """Write the trainer's checkpoint from this process alone (no collective, no barrier)."""
     strategy = trainer.strategy
-    if isinstance(strategy, DeepSpeedStrategy) or not isinstance(
-        strategy, SingleDeviceStrategy | DDPStrategy
-    ):
+    if not _one_file(strategy):
         raise RuntimeError(f"{type(strategy).__name__} may shard the state: only "
                            "single-device and DDP runs write an exception checkpoint")
     os.makedirs(os.path.dirname(path), exist_ok=True)

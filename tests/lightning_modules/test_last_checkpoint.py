@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -204,3 +205,30 @@ def test_resume_from_a_cadence_checkpoint(tmp_path, one_thread, at) -> None:
     else:  # mid-epoch the data iterator is not in the checkpoint: the epoch starts over
         assert torch.equal(first_batch_after_resume, straight.batches[0])
         assert not torch.equal(first_batch_after_resume, straight.batches[at // 2])
+
+
+class _DieWhileSaving(pl.Callback):
+    """From global step `step` on, the trainer's save writes half a file and dies (a kill)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        if trainer.global_step >= self.step:
+            def half_then_die(filepath, weights_only=False, storage_options=None) -> None:
+                Path(filepath).write_bytes(b"PK\x03\x04 half a checkpoint")
+                raise KeyboardInterrupt("killed while writing")
+
+            trainer.save_checkpoint = half_then_die
+
+
+def test_a_save_killed_mid_write_keeps_the_previous_last_ckpt(tmp_path, one_thread) -> None:
+    checkpoint = LastCheckpoint(every_n_train_steps=2, dirpath=tmp_path, save_on_exception=False)
+    sigint = signal.getsignal(signal.SIGINT)  # Lightning ignores SIGINT after an interrupt
+    try:
+        with pytest.raises(SystemExit):  # Lightning's answer to an interrupt: exit(1)
+            _fit(tmp_path, checkpoint, _DieWhileSaving(4))
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    assert _step_in(tmp_path / "last.ckpt") == 4  # the save of step 6 never replaced it
+    assert (tmp_path / ".last.ckpt.partial").read_bytes().endswith(b"half a checkpoint")
