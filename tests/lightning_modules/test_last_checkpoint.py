@@ -232,3 +232,19 @@ def test_a_save_killed_mid_write_keeps_the_previous_last_ckpt(tmp_path, one_thre
         signal.signal(signal.SIGINT, sigint)
     assert _step_in(tmp_path / "last.ckpt") == 4  # the save of step 6 never replaced it
     assert (tmp_path / ".last.ckpt.partial").read_bytes().endswith(b"half a checkpoint")
+
+
+class _CtrlCAt(pl.Callback):
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step == 6:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_leaves_an_exception_checkpoint(tmp_path, one_thread) -> None:
+    sigint = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit), pytest.warns(UserWarning, match="KeyboardInterrupt"):
+            _fit(tmp_path, LastCheckpoint(every_n_train_steps=4, dirpath=tmp_path), _CtrlCAt())
+    finally:
+        signal.signal(signal.SIGINT, sigint)
+    assert _step_in(tmp_path / "exception-step6.ckpt") == 6
