@@ -1,18 +1,19 @@
-"""`foleygan fit --ckpt_path=last`: the newest last checkpoint of this run's name, any version.
+"""`foleygan fit --ckpt_path=last`: the newest checkpoint of this run's name, any version.
 
 Lightning resolves `ckpt_path="last"` in the checkpoint folder of the run it is starting. With a
 logger that folder is `<save_dir>/<name>/version_<n+1>/checkpoints/`, new and empty, so the
 killed run's `version_<n>/checkpoints/last.ckpt` is never found: Lightning warns and trains from
 step 0. `find_last_checkpoint` looks where earlier runs of the same logger name wrote instead:
 
-- `last*.ckpt` in `<save_dir>/<name>/*/checkpoints/` of the first logger (every version), or in
+- `last*.ckpt` and `exception-step<N>.ckpt` (LastCheckpoint's state when a run died of an
+  exception: SIGTERM from a preempting scheduler, Ctrl-C, a failing callback) in
+  `<save_dir>/<name>/*/checkpoints/` of the first logger (every version), or in
   `<default_root_dir>/checkpoints/` without a logger, and in the `dirpath` of every
   `ModelCheckpoint` that names one;
 - `hpc_ckpt_<k>.ckpt` in `default_root_dir` (Lightning's SLURM requeue checkpoint).
 
-The newest by modification time wins. Exception checkpoints (`exception-step<N>.ckpt`) are
-never taken by `last`: pass their path explicitly. `check_resume_checkpoint` then refuses a
-missing file or a checkpoint of other classes with a message that says what to do.
+The newest by modification time wins. `check_resume_checkpoint` then refuses a missing file or
+a checkpoint of other classes with a message that says what to do.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-_LAST = re.compile(r"^last(-v\d+)?\.ckpt$")
+_LAST = re.compile(r"^(last(-v\d+)?|exception-step\d+(-v\d+)?)\.ckpt$")
 _HPC = re.compile(r"^hpc_ckpt_\d+\.ckpt$")
 
 
@@ -42,7 +43,8 @@ def checkpoint_folders(trainer) -> list[Path]:
 
 
 def find_last_checkpoint(trainer) -> Path | None:
-    """The newest `last*.ckpt` of this run name or `hpc_ckpt_*.ckpt`; None when there is none."""
+    """The newest `last*.ckpt` / `exception-step*.ckpt` of this run name or `hpc_ckpt_*.ckpt`;
+    None when there is none."""
     found = [path for folder in checkpoint_folders(trainer) if folder.is_dir()
              for path in folder.iterdir() if _LAST.match(path.name)]
     root = Path(trainer.default_root_dir)

@@ -19,9 +19,11 @@ previous `last.ckpt` whole.
 When `fit` dies of an exception (a callback or the training step raising, Ctrl-C, SIGTERM)
 the state at that moment goes to `exception-step<N>.ckpt` beside `last.ckpt`, which keeps the
 last cadence state: an exception inside a training step can fall between the D and the G
-update, and a diverged run must not overwrite its last good state. The file is written by the
-process that raised, without a barrier (under DDP every process holds the same state), and a
-failure to write it is reported as a warning, never in place of the original exception.
+update, and a diverged run must not overwrite its last good state. `foleygan fit
+--ckpt_path=last` takes the newer of the two (foleygan_cli.resume); pass a file to choose. The
+file is written by the process that raised, without a barrier (under DDP every process holds
+the same state), and a failure to write it is reported as a warning, never in place of the
+original exception.
 
 Put it first in a callbacks list: `trainer.checkpoint_callback` (used by `foleygan demo` and the
 GAN's divergence message) is the first checkpoint callback.
@@ -157,8 +159,8 @@ class LastCheckpoint(ModelCheckpoint):
             return
         self.exception_path = path
         warnings.warn(f"fit stopped by {what}: its state is in {path}; the newest cadence "
-                      f"checkpoint is {self.last_model_path or 'none'}. Resume from either with "
-                      "`foleygan fit ... --ckpt_path=<file>`", stacklevel=2)
+                      f"checkpoint is {self.last_model_path or 'none'}. `--ckpt_path=last` "
+                      "resumes from the newer of the two; pass a file to choose", stacklevel=2)
 
 
 def _one_file(strategy) -> bool:

@@ -1,7 +1,7 @@
-"""foleygan_cli.resume: `--ckpt_path=last` takes the newest last.ckpt of the run name across
-versions (Lightning looks only in the new, empty version folder) or an hpc_ckpt_*.ckpt, never
-an exception checkpoint; nothing found -> None (the run starts at step 0). A checkpoint to
-resume must exist, be readable and hold the run's classes."""
+"""foleygan_cli.resume: `--ckpt_path=last` takes the newest last.ckpt or exception-step*.ckpt
+of the run name across versions (Lightning looks only in the new, empty version folder) or an
+hpc_ckpt_*.ckpt, never a best-k or half-written file; nothing found -> None (step 0). A
+checkpoint to resume must exist, be readable and hold the run's classes."""
 
 from __future__ import annotations
 
@@ -34,11 +34,15 @@ def test_newest_last_ckpt_of_the_run_name_across_versions(tmp_path) -> None:
     assert find_last_checkpoint(_trainer(tmp_path)) is None
     _touch(runs / "kt_s3" / "version_0" / "checkpoints" / "last.ckpt", 1_000)
     newest = _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "last.ckpt", 2_000)
-    _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "exception-step9.ckpt", 3_000)
-    _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "step10-fad1.000.ckpt", 3_000)
+    _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "step10-fad1.000.ckpt", 3_000)  # best-k
+    _touch(runs / "kt_s3" / "version_1" / "checkpoints" / ".last.ckpt.partial", 3_000)
+    _touch(runs / "kt_s3" / "version_0" / "checkpoints" / "exception-step9.ckpt", 1_500)
     _touch(runs / "other" / "version_0" / "checkpoints" / "last.ckpt", 4_000)
     assert find_last_checkpoint(_trainer(tmp_path)) == newest
     assert find_last_checkpoint(_trainer(tmp_path, name="nothing_yet")) is None
+    # a newer exception checkpoint (SIGTERM of a preempting scheduler, a failing callback) wins
+    stopped = _touch(runs / "kt_s3" / "version_1" / "checkpoints" / "exception-step12.ckpt", 2_500)
+    assert find_last_checkpoint(_trainer(tmp_path)) == stopped
 
 
 def test_hpc_checkpoint_and_explicit_dirpath_compete_by_age(tmp_path) -> None:
