@@ -7,8 +7,8 @@ import torch
 from pytorch_lightning.cli import OptimizerCallable
 from torch import nn
 
-from encoders.export import load_frozen_encoder
 from lightning_modules.ema import EMA
+from lightning_modules.gan_encoder import FrozenEncoderMixin
 from lightning_modules.gan_gap import LogitGap
 from lightning_modules.gan_guard import NonFiniteGuard
 from lightning_modules.gan_inputs import DInputAugmenter
@@ -25,60 +25,45 @@ from lightning_modules.optimizers import gan_adam
 from lightning_modules.sagan import Discriminator, Generator
 
 
-class FoleyGANModule(pl.LightningModule):
+class FoleyGANModule(FrozenEncoderMixin, pl.LightningModule):
     """Category -> log-mel GAN with manual optimization.
 
     Per training batch: `d_steps_per_g_step` D steps, each on the same real batch with fresh z,
     then one G step. Every optimizer.step() advances `trainer.global_step`, so one batch costs
-    `d_steps_per_g_step + 1` global steps: with the default 1, `max_steps=2000` means 1,000 D and
-    1,000 G updates. `g_steps` (a checkpointed buffer) counts G updates; the EMA generator
-    averages from `g_steps >= ema_start` on (before that it copies G). Loggers' step axis counts
-    batches (Lightning's `_batches_that_stepped`), not optimizer steps.
+    `d_steps_per_g_step + 1` global steps (`max_steps=2000`: 1,000 D and 1,000 G updates by
+    default). `g_steps` (a checkpointed buffer) counts G updates; the EMA generator averages
+    from `g_steps >= ema_start` on (a copy before). Loggers' step axis counts batches.
 
-    Losses (eq. 6): L_D = hinge_d + cond_weight * l_C(real) [+ lecam_weight * R_LeCam], L_G =
-    hinge_g + cond_weight * l_C(fake); l_C is 2C (`loss="2c"`), C-SupCon with source E(real mel)
-    (`loss="csupcon"`) or absent (`loss="hinge"`). `cond_warmup_steps > 0` ramps the weight
-    linearly from 0 over the first G updates (not in the report, whose weight is 1.0 throughout;
-    FACTS.md notes the label-free term dominates early on short runs). With `gather_negatives`
-    under DDP, l_C runs over the global batch (equal per-rank batch sizes: drop the last batch).
-    Under bf16-mixed the adversarial terms take float32 logits and l_C runs in float32 with
-    autocast off.
+    Losses (eq. 6): L_D = hinge_d + w * l_C(real) [+ lecam_weight * R_LeCam], L_G = hinge_g +
+    w * l_C(fake); l_C is 2C (`loss="2c"`), C-SupCon with source E(real mel) (`"csupcon"`) or
+    absent (`"hinge"`); w = cond_weight, ramped from 0 over `cond_warmup_steps` G updates if
+    > 0 (not in the report). With `gather_negatives` under DDP l_C runs over the global batch
+    (equal per-rank batches). Under bf16-mixed the logits are cast to float32 and l_C runs in
+    float32 with autocast off.
 
-    Limited-data remedies (issue 14), off by default; off, they draw no random numbers and the
-    module computes exactly what it did before them. `diffaug` (e.g. "translation,cutout", with
-    `diffaug_translation_ratio` / `diffaug_cutout_ratio`) applies DiffAugment to every input of
-    D: real and fake in the D step, fake in the G step, each sample its own draw, shifted / cut
-    cells at the silence floor through the mel normaliser (`gan_inputs.py`). The contrastive
-    embeddings d_i are then those of the augmented inputs, while C-SupCon's source embedding
-    stays E's embedding of the clean real mel. `lecam_weight > 0` adds the LeCam regulariser to
-    L_D only, against the anchors `lecam.ema_real` / `lecam.ema_fake` (checkpointed buffers) as
-    they stand before this step; each applied D step then moves them by its mean logits
-    (`lecam_decay`). Overfitting signals: `train/d/logit_gap` (mean D logit real - fake, each
-    D step) and `val/d/overfit_gap`: D's mean logit on the real training batches since the last
-    validation minus on the held-out clips (summed over processes; with DiffAugment the held-out
-    clips are augmented too, by a generator seeded per batch, so both sides are inputs of the
-    kind D trains on and the gap is not the augmentation's offset).
+    Remedies (issue 14), off by default and then drawing no random numbers: `diffaug` applies
+    DiffAugment to every D input (real and fake in the D step, fake in the G step, per-sample
+    draws, silence-floor fill: `gan_inputs.py`), so the contrastive embeddings d_i are those of
+    augmented inputs while C-SupCon's source stays E's embedding of the clean real mel.
+    `lecam_weight > 0` adds LeCam to L_D only, against the anchors `lecam.ema_*` (checkpointed)
+    as they stand before the step; each applied D step then moves them by its logits. Logged:
+    `train/d/lecam`, `train/d/logit_gap` (mean D logit real - fake) and `val/d/overfit_gap`
+    (`gan_gap.py`: D's mean logit on the real training batches since the last validation minus
+    on the held-out clips, augmented alike with DiffAugment by a per-batch seeded generator).
 
-    Divergence guard (`guard_nonfinite`, on by default; `gan_guard.py`): an update whose loss is
-    not finite (on any process) is skipped: no optimizer step, no EMA or anchor update, grads
-    zeroed; `nonfinite_skips` (checkpointed) counts them, and `max_nonfinite_skips` in a row
-    (0: never) stop the run with `NonFiniteLossError`. The check is the training step's only
-    host read, once per optimizer update; with the guard off the step reads nothing back from
-    the device (step counters and the warm-up weight stay tensors). BatchNorm statistics that a
-    skipped step's forward updated are not rolled back.
+    Divergence guard (`guard_nonfinite`, `gan_guard.py`): a non-finite loss skips its update (no
+    step, no EMA / anchor update, grads zeroed), counts in `nonfinite_skips` (checkpointed), and
+    `max_nonfinite_skips` in a row (0: never) raise `NonFiniteLossError`. Its finiteness check is
+    the step's only host read, one per update; with the guard off `training_step` reads nothing
+    back from the device (counters and the warm-up weight stay tensors).
 
-    Speed: `channels_last=True` puts G's and D's weights and feature maps in channels-last
-    layout on every device (the networks already use it on CPU, where oneDNN is faster; so the
-    option matters on GPUs); `compile=True` runs G's and D's training forwards through
-    torch.compile (same parameters; validation and `generate` stay eager).
-
-    `optimizer_g` / `optimizer_d` build G's and D's optimizers from their parameters (default:
-    the report's Adam, lr 1e-4, betas (0.5, 0.999)); they are not saved as hyperparameters.
-    `class_names` (linked from the data by the CLI) default to DCASE's for 7 classes, else
-    class_0..; the resolved list is saved in the hyperparameters, so checkpoints carry it.
-
-    Validation figures are callbacks in `evaluation/` (FAD, diversity, probe) that drive the
-    module through `generate(labels, z)`, `class_names` and `frozen_encoder()`.
+    Speed: `channels_last` puts G's and D's weights and maps in channels-last layout on every
+    device (the networks already use it on CPU: the option is for GPUs); `compile` runs G's and
+    D's training forwards through torch.compile (same parameters and checkpoint keys).
+    `optimizer_g` / `optimizer_d` (default: the report's Adam, lr 1e-4, betas (0.5, 0.999)) are
+    not hyperparameters. `class_names` (linked from the data by the CLI) default to DCASE's for
+    7 classes, else class_0..; the resolved list is saved, so checkpoints carry it. Validation
+    figures are callbacks in `evaluation/` using `generate`, `class_names`, `frozen_encoder()`.
     """
 
     def __init__(
@@ -148,33 +133,7 @@ class FoleyGANModule(pl.LightningModule):
         self.register_buffer("nonfinite_skips", torch.tensor(0, dtype=torch.long))
         self.guard = NonFiniteGuard(max_nonfinite_skips)
         self.logit_gap = LogitGap()
-        self._encoder: nn.Module | None = None
         self._compiled: tuple | None = None
-
-    # -- encoder E (frozen, never part of the state_dict) --------------------------------------
-    def set_encoder(self, encoder: nn.Module) -> None:
-        """Use `encoder` (mel [B, 80, T] -> [B, embed_dim], normalised) as the frozen E."""
-        object.__setattr__(self, "_encoder", encoder.eval().requires_grad_(False))
-
-    def frozen_encoder(self) -> nn.Module | None:
-        """The frozen E on the module's device (a FrozenEncoder when loaded from encoder_path),
-        or None when there is none."""
-        enc = self.__dict__.get("_encoder")
-        return None if enc is None else enc.to(self.device).eval()
-
-    def _load_encoder(self) -> None:
-        if self.frozen_encoder() is not None or not self.hparams.encoder_path:
-            return
-        dm = getattr(self.trainer, "datamodule", None)
-        enc = load_frozen_encoder(self.hparams.encoder_path, getattr(dm, "mel_params", None))
-        names = list(getattr(enc, "class_names", self.class_names))
-        if names != self.class_names:
-            raise ValueError(
-                f"encoder {self.hparams.encoder_path} was trained on classes {names}, the GAN "
-                f"uses {self.class_names}: its probe would mislabel them; re-export the encoder "
-                "from a pretraining run on the same dataset"
-            )
-        self.set_encoder(enc)
 
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate"):
@@ -203,15 +162,6 @@ class FoleyGANModule(pl.LightningModule):
         if self._compiled is None:
             self._compiled = (torch.compile(self.generator), torch.compile(self.discriminator))
         return self._compiled
-
-    def _source(self, mel: torch.Tensor) -> torch.Tensor | None:
-        if self.criterion is None or not self.criterion.needs_source:
-            return None
-        enc = self.frozen_encoder()
-        if enc is None:
-            raise RuntimeError("loss='csupcon' but no encoder is loaded: call set_encoder()")
-        with torch.no_grad():
-            return enc(mel).float()
 
     def _cond_loss(self, out: dict, labels: torch.Tensor, source) -> torch.Tensor:
         if self.criterion is None:
