@@ -71,7 +71,8 @@ class LastCheckpoint(ModelCheckpoint):
                 f"every_n_minutes must be > 0 or null (no clock), got {every_n_minutes}"
             )
         super().__init__(dirpath=dirpath, save_last=True, save_top_k=0,
-                         every_n_train_steps=every_n_train_steps)
+                         every_n_train_steps=every_n_train_steps,
+                         enable_version_counter=False)  # a resumed run never writes last-v1
         self.every_n_minutes = every_n_minutes
         self.write_on_exception = save_on_exception
         self._step_mark = 0

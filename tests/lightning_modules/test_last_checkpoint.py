@@ -248,3 +248,11 @@ def test_ctrl_c_leaves_an_exception_checkpoint(tmp_path, one_thread) -> None:
     finally:
         signal.signal(signal.SIGINT, sigint)
     assert _step_in(tmp_path / "exception-step6.ckpt") == 6
+
+
+def test_resuming_into_the_same_folder_keeps_one_last_ckpt(tmp_path, one_thread) -> None:
+    _fit(tmp_path, LastCheckpoint(every_n_train_steps=2, dirpath=tmp_path), max_steps=4)
+    _fit(tmp_path, LastCheckpoint(every_n_train_steps=2, dirpath=tmp_path), max_steps=8,
+         ckpt_path=str(tmp_path / "last.ckpt"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]  # not last-v1.ckpt
+    assert _step_in(tmp_path / "last.ckpt") == 8
