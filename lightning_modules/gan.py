@@ -222,12 +222,20 @@ class FoleyGANModule(FrozenEncoderMixin, pl.LightningModule):
             applied = self._optimize(opt, loss, "D", terms)
         if applied:
             if self.hparams.lecam_weight > 0:
-                self.lecam.update(logits_real, logits_fake)
+                self._update_anchors(logits_real.detach(), logits_fake.detach())
             self.logit_gap.add_train(logits_real)
         logs = {f"train/d/{name}": value for name, value in terms.items()}
         return {"train/d/loss": loss, **logs, "train/d/logits_real": logits_real.mean(),
                 "train/d/logits_fake": logits_fake.mean(),
                 "train/d/logit_gap": logits_real.mean() - logits_fake.mean()}
+
+    def _update_anchors(self, logits_real: torch.Tensor, logits_fake: torch.Tensor) -> None:
+        """LeCam anchors from this D step's mean logits, averaged over the processes under DDP
+        (every rank keeps the same anchors)."""
+        if self.trainer.world_size > 1:
+            means = self.all_gather(torch.stack([logits_real.mean(), logits_fake.mean()]))
+            logits_real, logits_fake = means.mean(0).split(1)
+        self.lecam.update(logits_real, logits_fake)
 
     def _g_step(self, batch: dict, source: torch.Tensor | None = None) -> dict:
         """One G update: hinge_g(fake) + cond_weight * l_C(fake embeddings), then the EMA."""
