@@ -8,6 +8,8 @@
     process right before and after (the higher of the two). Three repeats, the median reported.
     The same for the reference form of the networks (explicit attention, NCHW maps: the code
     before the speed work), interleaved, so the gain is measured on the same machine load.
+    On the CPU also both fractions on one thread by process CPU time (`*_1thread_*`): the
+    figure a loaded, shared machine disturbs least.
 (2) at a small width, the per-batch time of `pl.Trainer.fit(FoleyGANModule)` (a callback times
     each batch; start-up and the first batches excluded) divided by the time of a bare loop
     doing the same updates (target <= 1.10).
@@ -64,6 +66,36 @@ def iteration_fractions(width: int, batch: int, mel_shape: tuple[int, int], repe
         out[f"gan_iter_{name}_peak_gflops"] = round(middle["peak_gflops"], 1)
         out[f"gan_iter_{name}_fractions"] = [round(r["fraction"], 3) for r in rows]
     out["gan_iter_speedup"] = round(out["gan_iter_reference_s"] / out["gan_iter_fast_s"], 2)
+    if not str(runs["fast"].device).startswith("cuda"):
+        out.update(one_thread_cpu_time_fractions(runs, flops))
+    return out
+
+
+def _cpu_seconds(fn, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        fn()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def one_thread_cpu_time_fractions(runs: dict[str, GANIteration], flops: int,
+                                  repeats: int = 2) -> dict:
+    """The same fractions on one thread by process CPU time: what a shared, loaded machine
+    leaves of a wall-clock figure (CPU time does not count the time other jobs hold the core)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+        peak = 2 * 2048**3 / _cpu_seconds(lambda: torch.mm(a, b), 5) / 1e9
+        out = {"gan_iter_1thread_gemm_peak_gflops": round(peak, 1)}
+        for name, it in runs.items():
+            seconds = _cpu_seconds(it.step, repeats)
+            out[f"gan_iter_{name}_1thread_cpu_s"] = round(seconds, 3)
+            out[f"gan_iter_{name}_1thread_fraction"] = round(flops / seconds / 1e9 / peak, 3)
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

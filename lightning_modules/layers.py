@@ -73,10 +73,12 @@ class SelfAttention2d(nn.Module):
 
     With `fused` (the default) the softmax(q k^T) v product runs through
     `F.scaled_dot_product_attention` (flash attention on CPU and CUDA: the [HW, N] matrix is
-    never stored, forward or backward). Those kernels need one head size, so q and k are
-    zero-padded to the value's channel count (rounded up to 8): the zeros add nothing to q.k,
-    so the maths is unchanged and only the rounding of the online softmax differs (float
-    tolerance). `fused = False` runs the explicit bmm / softmax / bmm (the reference form).
+    never stored, forward or backward). Those kernels need one head size, so q, k (and v) are
+    zero-padded to the value's channel count rounded up to 16 (measured on a 2-core AVX-512
+    CPU: head 16 runs fwd + bwd 1.5x faster than head 8, and 1.5x faster than head 32); the
+    zeros add nothing to q.k, so the maths is unchanged and only the rounding of the online
+    softmax differs (float tolerance). `fused = False` runs the explicit bmm / softmax / bmm
+    (the reference form).
     """
 
     def __init__(self, channels: int, pool: bool = True) -> None:
@@ -121,7 +123,7 @@ def _attend_fused(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Te
     """
     b, _, h, w = q.shape
     v_channels = v.shape[1]
-    head = -(-max(q.shape[1], v_channels) // 8) * 8
+    head = -(-max(q.shape[1], v_channels) // 16) * 16
 
     def rows(t: torch.Tensor) -> torch.Tensor:  # [B, C, h, w] -> [B, 1, hw, head], unit stride
         t = t.permute(0, 2, 3, 1).reshape(b, -1, t.shape[1])
