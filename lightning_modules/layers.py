@@ -10,7 +10,30 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.nn.utils.parametrizations import spectral_norm
+from torch.nn.utils import parametrize
+from torch.nn.utils.parametrizations import _SpectralNorm
+
+
+class _SpectralNormNoAutocast(_SpectralNorm):
+    """torch's spectral-norm parametrization with autocast off inside.
+
+    CUDA autocast runs `torch.mv` in bf16 / fp16, and `_SpectralNorm.forward` then fails on
+    `torch.vdot(u, mv(W, v))` (float32 u, bf16 product). Here the power iteration and sigma
+    always run in the weight's own dtype (float32), as without autocast; the convolution or
+    matmul that uses the normalised weight is still autocast. Same buffers (`_u`, `_v`), same
+    state-dict keys and numbers as `torch.nn.utils.parametrizations.spectral_norm`.
+    """
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(weight.device.type, enabled=False):
+            return super().forward(weight)
+
+
+def spectral_norm(module: nn.Module) -> nn.Module:
+    """`torch.nn.utils.parametrizations.spectral_norm(module)` (weight, dim 0, one power
+    iteration per training forward), safe under autocast."""
+    parametrize.register_parametrization(module, "weight", _SpectralNormNoAutocast(module.weight))
+    return module
 
 
 def wants_channels_last(setting: bool | None, x: torch.Tensor) -> bool:

@@ -10,8 +10,14 @@ from pathlib import Path
 import pytest
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 
-from lightning_modules.layers import ConditionalBatchNorm2d, SelfAttention2d, sn_conv2d
+from lightning_modules.layers import (
+    ConditionalBatchNorm2d,
+    SelfAttention2d,
+    sn_conv2d,
+    spectral_norm,
+)
 from lightning_modules.losses.adversarial import hinge_g
 from lightning_modules.losses.contrastive import conditional_contrastive_loss
 from lightning_modules.sagan import Discriminator, Generator, plan_upsampling
@@ -259,3 +265,37 @@ def test_fused_attention_matches_explicit(shape, channels) -> None:
             y_fused, grad_fused = y, grad
     assert torch.allclose(y_fused, y, atol=1e-5)
     assert torch.allclose(grad_fused, grad, atol=1e-4 * grad.abs().max().item())
+
+
+def test_spectral_norm_is_torchs_with_the_same_numbers() -> None:
+    torch.manual_seed(3)
+    want = torch_spectral_norm(nn.Conv2d(4, 6, 3, padding=1))
+    torch.manual_seed(3)
+    got = spectral_norm(nn.Conv2d(4, 6, 3, padding=1))
+    assert list(got.state_dict()) == list(want.state_dict())
+    x = torch.randn(2, 4, 5, 5)
+    assert torch.equal(got(x), want(x))  # one power iteration each, same u, v after
+    assert torch.equal(got.parametrizations.weight[0]._u, want.parametrizations.weight[0]._u)
+
+
+def test_spectral_norm_runs_without_autocast_under_autocast(monkeypatch) -> None:
+    """CUDA autocast runs torch.mv in bf16, and torch's parametrization then fails in vdot;
+    this CPU test makes torch.mv behave that way and checks the layers never see it."""
+    real_mv = torch.mv
+
+    def cuda_like_mv(*args, **kwargs):
+        out = real_mv(*args, **kwargs)
+        return out.bfloat16() if torch.is_autocast_enabled("cpu") else out
+
+    monkeypatch.setattr(torch, "mv", cuda_like_mv)
+    torch.manual_seed(0)
+    conv = torch_spectral_norm(nn.Conv2d(4, 6, 3, padding=1))
+    with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(RuntimeError, match="dtype"):
+        conv(torch.randn(2, 4, 5, 5))  # the failure the wrapper prevents
+    g, d = _nets((16, 32), n_stages=2)
+    labels = torch.tensor([0, 5])
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = d(g(torch.randn(2, 16), labels), labels)
+    assert torch.isfinite(out["logits"].float()).all()  # no dtype clash inside the layers
+    u = d.blocks[0].conv1.parametrizations.weight[0]._u
+    assert u.dtype == torch.float32
