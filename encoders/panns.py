@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from encoders.panns_frontend import LogMel, Spectrogram
+from encoders.state_dict_check import state_dict_problems
 
 PANNS_URL = "https://zenodo.org/record/3987831/files/Cnn14_mAP%3D0.431.pth"
 DEFAULT_PANNS_PATH = Path("checkpoints") / "panns" / "Cnn14_mAP=0.431.pth"
@@ -109,13 +110,7 @@ class Cnn14(nn.Module):
         """load_state_dict(strict=True) with a message that names the file and the keys."""
         expected = self.state_dict()
         optional = {k for k in expected if k.endswith("num_batches_tracked")}  # old checkpoints
-        missing = [k for k in expected if k not in state and k not in optional]
-        unexpected = [k for k in state if k not in expected]
-        mismatched = [
-            f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-            for k, v in expected.items()
-            if k in state and tuple(state[k].shape) != tuple(v.shape)
-        ]
+        missing, unexpected, mismatched = state_dict_problems(expected, state, optional)
         if missing or unexpected or mismatched:
             raise ValueError(
                 f"PANNs weights {source} do not match the CNN14 (32 kHz) layout: missing "

@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from encoders.state_dict_check import state_dict_problems
 from encoders.vggish_input import waveform_to_examples
 
 VGGISH_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
@@ -101,13 +102,7 @@ class VGGish(nn.Module):
                 f"not the network weights; the official FAD uses no PCA. Use {VGGISH_URL}."
             )
         expected = self.state_dict()
-        missing = [k for k in expected if k not in state]
-        unexpected = [k for k in state if k not in expected]
-        mismatched = [
-            f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-            for k, v in expected.items()
-            if k in state and tuple(state[k].shape) != tuple(v.shape)
-        ]
+        missing, unexpected, mismatched = state_dict_problems(expected, state)
         if missing or unexpected or mismatched:
             raise ValueError(
                 f"VGGish weights {source} do not match the torchvggish layout: missing "

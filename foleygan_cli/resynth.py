@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from foleygan_cli.device import cuda_missing
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -39,17 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    import torch
 
     from evaluation.resynthesis import resynthesize
     from vocoders import load_vocoder
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print(
-            f"foleygan resynth: --device {args.device} but no CUDA device is visible; "
-            "use --device cpu",
-            file=sys.stderr,
-        )
+    if cuda_missing(args.device, "foleygan resynth"):
         return 2
     try:
         vocoder = load_vocoder(args.vocoder, device=args.device)

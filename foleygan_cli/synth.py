@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from foleygan_cli.device import cuda_missing
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -39,18 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    import torch
 
     from evaluation.synthesis import synthesize
     from lightning_modules.generator_loading import load_generator
     from vocoders import load_vocoder
 
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        print(
-            f"foleygan synth: --device {args.device} but no CUDA device is visible; "
-            "use --device cpu",
-            file=sys.stderr,
-        )
+    if cuda_missing(args.device, "foleygan synth"):
         return 2
     try:
         generator = (
