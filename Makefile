@@ -47,7 +47,7 @@ LOGGER_CONFIG = configs/logger/$(LOGGER).yaml
 PIP_INSTALL = $(PY) -m pip install $(PIP_FLAGS) $(1) > $(VENV)/pip.log 2>&1 \
   || { cat $(VENV)/pip.log; echo "make setup: pip install $(1) failed (log: $(VENV)/pip.log)"; exit 1; }
 
-.PHONY: setup test test-slow lint demo bench bench-quick data data-cache synthetic \
+.PHONY: setup test test-slow lint demo bench bench-quick gpu-check data data-cache synthetic \
         pretrain-encoder train synth fad sweep report fetch-vggish tiny-gan
 
 setup: $(STAMP)
@@ -75,6 +75,11 @@ bench: setup
 
 bench-quick: setup
 	$(PY) -m bench.run --quick --out bench/quick.json
+
+# every GPU figure in one command, nothing downloaded (< 5 min on one GPU; a reduced CPU run
+# without CUDA): bench/gpu.json and the table bench/gpu.md, printed
+gpu-check: setup
+	$(PY) -m bench.gpu_check --out bench/gpu.json
 
 # ---- data -------------------------------------------------------------------------------
 data: setup

@@ -133,7 +133,8 @@ class FoleyGANModule(FrozenEncoderMixin, pl.LightningModule):
         self.register_buffer("nonfinite_skips", torch.tensor(0, dtype=torch.long))
         self.guard = NonFiniteGuard(max_nonfinite_skips)
         self.logit_gap = LogitGap()
-        self._compiled: tuple | None = None
+        self._compiled: dict[int, nn.Module] = {}
+        self.ddp_nets: tuple | None = None  # set by lightning_modules.gan_ddp.GanDDPStrategy
 
     def setup(self, stage: str) -> None:
         if stage in ("fit", "validate"):
@@ -155,13 +156,19 @@ class FoleyGANModule(FrozenEncoderMixin, pl.LightningModule):
                 state.setdefault(key, value.clone())
 
     # -- training ---------------------------------------------------------------------------
-    def _nets(self) -> tuple[nn.Module, nn.Module]:
-        """G and D for training: the modules, or their torch.compile'd forwards (`compile`)."""
-        if not self.hparams.compile:
-            return self.generator, self.discriminator
-        if self._compiled is None:
-            self._compiled = (torch.compile(self.generator), torch.compile(self.discriminator))
-        return self._compiled
+    def _nets(self, trained: str = "") -> tuple[nn.Module, nn.Module]:
+        """G and D for a step training `trained` ("G" / "D"): the modules, or their compiled
+        forwards (`compile`); under GanDDPStrategy (`ddp_nets`) the trained one's DDP wrapper."""
+        nets = (self.generator, self.discriminator)
+        if self.ddp_nets is not None and trained:
+            k = "GD".index(trained)
+            nets = tuple(self.ddp_nets[i] if i == k else net for i, net in enumerate(nets))
+        if self.hparams.compile:
+            for net in nets:
+                if id(net) not in self._compiled:
+                    self._compiled[id(net)] = torch.compile(net)
+            nets = tuple(self._compiled[id(net)] for net in nets)
+        return nets
 
     def _cond_loss(self, out: dict, labels: torch.Tensor, source) -> torch.Tensor:
         if self.criterion is None:
@@ -203,7 +210,7 @@ class FoleyGANModule(FrozenEncoderMixin, pl.LightningModule):
     def _d_step(self, batch: dict, source: torch.Tensor | None = None) -> dict:
         """One D update: hinge_d(real, fake) + cond_weight * l_C(real embeddings) [+ LeCam]."""
         real, labels = self.mel_norm.normalize(batch["mel"]), batch["label"]
-        n, (gen, disc) = labels.shape[0], self._nets()
+        n, (gen, disc) = labels.shape[0], self._nets("D")
         opt = self.optimizers()[1]
         with self.toggled_optimizer(opt):
             with torch.no_grad():
@@ -239,7 +246,7 @@ class FoleyGANModule(FrozenEncoderMixin, pl.LightningModule):
 
     def _g_step(self, batch: dict, source: torch.Tensor | None = None) -> dict:
         """One G update: hinge_g(fake) + cond_weight * l_C(fake embeddings), then the EMA."""
-        labels, (gen, disc) = batch["label"], self._nets()
+        labels, (gen, disc) = batch["label"], self._nets("G")
         opt = self.optimizers()[0]
         with self.toggled_optimizer(opt):
             fake = self.d_inputs(gen(self._z(labels.shape[0]), labels), self.mel_norm)
