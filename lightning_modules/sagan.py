@@ -31,7 +31,13 @@ def stage_channels(width: int, n_stages: int) -> list[int]:
 
 
 class GenBlock(nn.Module):
-    """CBN -> ReLU -> upsample -> conv3x3 -> CBN -> ReLU -> conv3x3, plus upsample -> conv1x1."""
+    """CBN -> ReLU -> upsample -> conv3x3 -> CBN -> ReLU -> conv3x3, plus upsample -> conv1x1.
+
+    The 1x1 shortcut commutes with nearest upsampling (a per-pixel map of replicated pixels),
+    so with `shortcut_at_low_res` (the default) it runs at the input resolution and its output
+    is upsampled: the same values (to float rounding) for 1/4 of the shortcut's work on (2, 2)
+    stages. False runs the written order (the reference form).
+    """
 
     def __init__(
         self, in_ch: int, out_ch: int, num_classes: int, factor: tuple[int, int]
@@ -43,6 +49,7 @@ class GenBlock(nn.Module):
         self.bn2 = ConditionalBatchNorm2d(out_ch, num_classes)
         self.conv2 = sn_conv2d(out_ch, out_ch)
         self.shortcut = sn_conv2d(in_ch, out_ch, kernel_size=1)
+        self.shortcut_at_low_res = True
 
     def _up(self, x: torch.Tensor) -> torch.Tensor:
         if self.factor == (1, 1):
@@ -53,6 +60,8 @@ class GenBlock(nn.Module):
         # x [B, Cin, H, W], labels [B] -> [B, Cout, H * fh, W * fw]
         h = self.conv1(self._up(F.relu(self.bn1(x, labels))))
         h = self.conv2(F.relu(self.bn2(h, labels)))
+        if self.shortcut_at_low_res:
+            return h + self._up(self.shortcut(x))
         return h + self.shortcut(self._up(x))
 
 

@@ -21,7 +21,13 @@ from lightning_modules.sagan_plan import plan_upsampling
 
 
 class DiscBlock(nn.Module):
-    """[ReLU] -> conv3x3 -> ReLU -> conv3x3 -> avg-pool, plus conv1x1 -> avg-pool shortcut."""
+    """[ReLU] -> conv3x3 -> ReLU -> conv3x3 -> avg-pool, plus conv1x1 -> avg-pool shortcut.
+
+    Average pooling and a 1x1 convolution are both linear per pixel, so they commute (the
+    bias too): with `shortcut_at_low_res` (the default) the shortcut pools first and runs the
+    1x1 at the lower resolution, the same values to float rounding; False runs the written
+    order (the reference form). The first block always pools first (its input is the mel).
+    """
 
     def __init__(self, in_ch: int, out_ch: int, factor: tuple[int, int], first: bool) -> None:
         super().__init__()
@@ -29,6 +35,7 @@ class DiscBlock(nn.Module):
         self.conv1 = sn_conv2d(in_ch, out_ch)
         self.conv2 = sn_conv2d(out_ch, out_ch)
         self.shortcut = sn_conv2d(in_ch, out_ch, kernel_size=1)
+        self.shortcut_at_low_res = True
 
     def _down(self, x: torch.Tensor) -> torch.Tensor:
         if self.factor == (1, 1):
@@ -39,7 +46,7 @@ class DiscBlock(nn.Module):
         # x [B, Cin, H, W] -> [B, Cout, H / fh, W / fw]
         h = x if self.first else F.relu(x)
         h = self.conv2(F.relu(self.conv1(h)))
-        if self.first:  # the input is a spectrogram, not a ReLU output: pool before the 1x1
+        if self.first or self.shortcut_at_low_res:  # first: pool the spectrogram, then 1x1
             return self._down(h) + self.shortcut(self._down(x))
         return self._down(h) + self._down(self.shortcut(x))
 

@@ -36,11 +36,13 @@ def test_flops_are_counted_on_a_reference_copy() -> None:
     assert abs(doubled / flops - 2.0) < 0.01  # linear in the batch (gpu_check scales by it)
 
 
-def test_reference_form_switches_every_attention() -> None:
+def test_reference_form_switches_every_fast_path() -> None:
     it = reference_form(GANIteration(**TINY))
     attention = [m for net in (it.g, it.d) for m in net.modules()
                  if isinstance(m, SelfAttention2d)]
     assert len(attention) == 2 and not any(m.fused for m in attention)
+    blocks = [*it.g.blocks, *it.d.blocks]
+    assert len(blocks) == 8 and not any(b.shortcut_at_low_res for b in blocks)
     assert it.g.channels_last is False and it.d.channels_last is False
 
 

@@ -20,7 +20,8 @@ from lightning_modules.layers import (
 )
 from lightning_modules.losses.adversarial import hinge_g
 from lightning_modules.losses.contrastive import conditional_contrastive_loss
-from lightning_modules.sagan import Discriminator, Generator, plan_upsampling
+from lightning_modules.sagan import Discriminator, GenBlock, Generator, plan_upsampling
+from lightning_modules.sagan_d import DiscBlock
 
 
 def test_plan_for_the_report_shape() -> None:
@@ -176,12 +177,15 @@ KEYS = Path(__file__).with_name("sagan_state_keys.json")
 
 
 def _reference_copy(net: nn.Module) -> nn.Module:
-    """The same weights run the explicit attention on NCHW maps (the networks' original ops)."""
+    """The same weights run the explicit attention on NCHW maps and the 1x1 shortcuts at the
+    higher resolution (the networks' original ops)."""
     ref = copy.deepcopy(net)
     ref.channels_last = False
     for module in ref.modules():
         if isinstance(module, SelfAttention2d):
             module.fused = False
+        if isinstance(module, (GenBlock, DiscBlock)):
+            module.shortcut_at_low_res = False
     return ref
 
 
@@ -299,3 +303,16 @@ def test_spectral_norm_runs_without_autocast_under_autocast(monkeypatch) -> None
     assert torch.isfinite(out["logits"].float()).all()  # no dtype clash inside the layers
     u = d.blocks[0].conv1.parametrizations.weight[0]._u
     assert u.dtype == torch.float32
+
+
+@pytest.mark.parametrize("low_res", [True, False])
+def test_shortcuts_run_at_the_lower_resolution(low_res) -> None:
+    g, d = _nets((16, 32), n_stages=2)
+    seen = []
+    for block in (g.blocks[0], d.blocks[1]):  # G upsamples by (2, 2), D's second block pools
+        block.shortcut_at_low_res = low_res
+        block.shortcut.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape[2:])))
+    labels = torch.tensor([0, 1])
+    d(g(torch.randn(2, 16), labels), labels)
+    # G's block 0 maps 4 x 8 -> 8 x 16; D's block 1 maps 8 x 16 -> 4 x 8
+    assert seen == ([(4, 8), (4, 8)] if low_res else [(8, 16), (8, 16)])
