@@ -6,6 +6,9 @@
     torch.utils.flop_counter (attention counted in its explicit bmm form, the maths the
     networks compute) over its seconds, divided by a dense fp32 GEMM peak measured in the same
     process right before and after (the higher of the two). Three repeats, the median reported.
+    `*_fraction_of_gemm_sustained`: the same against the GEMM's sustained rate over the 2 s
+    windows before and after (what the cores gave while the iteration ran: less disturbed by
+    other jobs on a shared machine than the best-block peak).
     The same for the reference form of the networks (explicit attention, NCHW maps: the code
     before the speed work), interleaved, so the gain is measured on the same machine load.
     On the CPU also both fractions on one thread by process CPU time (`*_1thread_*`): the
@@ -28,7 +31,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from bench.gan_iteration import (
     GANIteration,
-    gemm_gflops,
+    gemm_rates,
     iteration_flops,
     reference_form,
     time_iterations,
@@ -36,11 +39,13 @@ from bench.gan_iteration import (
 
 
 def _fraction_once(it: GANIteration, flops: int, iters: int) -> dict:
-    before = gemm_gflops()
+    before = gemm_rates(seconds=2.0)
     seconds = statistics.median(time_iterations(it, iters, warmup=0))
-    peak = max(before, gemm_gflops())
+    after = gemm_rates(seconds=2.0)
+    peak, sustained = max(before[0], after[0]), (before[1] + after[1]) / 2
     rate = flops / seconds / 1e9
-    return {"seconds": seconds, "gflops": rate, "peak_gflops": peak, "fraction": rate / peak}
+    return {"seconds": seconds, "gflops": rate, "peak_gflops": peak, "fraction": rate / peak,
+            "sustained_gflops": sustained, "fraction_sustained": rate / sustained}
 
 
 def iteration_fractions(width: int, batch: int, mel_shape: tuple[int, int], repeats: int,
@@ -65,6 +70,8 @@ def iteration_fractions(width: int, batch: int, mel_shape: tuple[int, int], repe
         out[f"gan_iter_{name}_gflops"] = round(middle["gflops"], 1)
         out[f"gan_iter_{name}_peak_gflops"] = round(middle["peak_gflops"], 1)
         out[f"gan_iter_{name}_fractions"] = [round(r["fraction"], 3) for r in rows]
+        sustained = sorted(r["fraction_sustained"] for r in rows)[len(rows) // 2]
+        out[f"gan_iter_{name}_fraction_of_gemm_sustained"] = round(sustained, 3)
     out["gan_iter_speedup"] = round(out["gan_iter_reference_s"] / out["gan_iter_fast_s"], 2)
     if not str(runs["fast"].device).startswith("cuda"):
         out.update(one_thread_cpu_time_fractions(runs, flops))

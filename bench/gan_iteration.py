@@ -144,27 +144,35 @@ def iteration_flops(it: GANIteration) -> int:
 
 def gemm_gflops(device: str = "cpu", dtype: torch.dtype = torch.float32, n: int = 2048,
                 seconds: float = 1.0) -> float:
-    """Dense square GEMM (torch.mm, n x n) throughput in GFLOP/s, best of repeated timed blocks.
+    """Dense square GEMM (torch.mm, n x n) peak in GFLOP/s: the best of repeated timed blocks.
 
     n = 2048 on the CPU: MKL reaches more there than at 1024 on the 2-core test machine.
     """
+    return gemm_rates(device, dtype, n, seconds)[0]
+
+
+def gemm_rates(device: str = "cpu", dtype: torch.dtype = torch.float32, n: int = 2048,
+               seconds: float = 1.0) -> tuple[float, float]:
+    """(best block, sustained over the whole window) GEMM GFLOP/s. On a shared machine the
+    sustained rate sees the same load as a workload timed right beside it; the best block
+    is the peak the cores give when left alone for a moment."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
     torch.mm(a, b, out=out)
     synchronize(device)
-    best, spent, reps = 0.0, 0.0, 1
+    best, spent, done, reps = 0.0, 0.0, 0, 1
     while spent < seconds:
         start = time.perf_counter()
         for _ in range(reps):
             torch.mm(a, b, out=out)
         synchronize(device)
         took = time.perf_counter() - start
-        spent += took
+        spent, done = spent + took, done + reps
         best = max(best, 2.0 * n**3 * reps / took / 1e9)
         if took < 0.05:
             reps *= 2
-    return best
+    return best, 2.0 * n**3 * done / spent / 1e9
 
 
 def time_iterations(it: GANIteration, iters: int, warmup: int = 1) -> list[float]:

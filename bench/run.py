@@ -26,6 +26,9 @@ AREAS = ("data", "gan", "eval", "fad_fraction")
 FRACTIONS = {  # summary key -> (area, key): each a ratio measured within one run
     "gan_iteration_of_gemm_peak": ("gan", "gan_iter_fast_fraction_of_gemm_peak"),
     "gan_iteration_reference_of_gemm_peak": ("gan", "gan_iter_reference_fraction_of_gemm_peak"),
+    "gan_iteration_of_gemm_sustained": ("gan", "gan_iter_fast_fraction_of_gemm_sustained"),
+    "gan_iteration_1thread_cpu_time": ("gan", "gan_iter_fast_1thread_fraction"),
+    "gan_iteration_reference_1thread_cpu_time": ("gan", "gan_iter_reference_1thread_fraction"),
     "mel_cache_of_stft_matmul_floor": ("data", "mel_cache_fraction_of_floor"),
     "fad_of_vggish_forward": ("fad_fraction", "fad_fraction_of_vggish"),
 }
