@@ -110,7 +110,9 @@ def gan_section(device: str, cfg: dict, variant: str, results: dict, compile_ok:
     start = time.perf_counter()
     it.step()  # first iteration: compile / cuDNN autotuning / allocator, reported apart
     first = time.perf_counter() - start
-    seconds = sorted(time_iterations(it, cfg["iters"], warmup=cfg["warmup"] - 1))
+    # compiled: the first few steps still compile / recompile (grad mode, frozen D) and tune
+    warmup = cfg["warmup"] - 1 + (3 if compiled else 0)
+    seconds = sorted(time_iterations(it, cfg["iters"], warmup=warmup))
     median = seconds[len(seconds) // 2]
     flops = results.get("flops", {}).get("gan_iter_tflop")
     peak = results.get("gemm", {}).get("bf16_tflops")
