@@ -46,3 +46,25 @@ def make_cpu_trainer(**kwargs):
 def cpu_trainer():
     """The factory `make_cpu_trainer(**overrides) -> pl.Trainer`, as a fixture."""
     return make_cpu_trainer
+
+
+def run_gloo_ranks(worker, world: int = 2, timeout: float = 180.0) -> dict:
+    """Spawn `world` processes running `worker(rank, world, port, queue)` (a module-level
+    function that puts (rank, result) on the queue); -> {rank: result}, each exit code 0."""
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=worker, args=(r, world, port, queue)) for r in range(world)]
+    for p in procs:
+        p.start()
+    results = dict(queue.get(timeout=timeout) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0, f"rank process exited with {p.exitcode}"
+    return results

@@ -4,13 +4,12 @@ union (also with a rank that holds no rows)."""
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
+from conftest import run_gloo_ranks
 from evaluation.embedding_metric import (
     ClassEmbeddings,
     embed_clips,
@@ -142,12 +141,6 @@ def test_embed_clips_repeats_labels_per_row() -> None:
         embed_clips(TwoRows(), wav, torch.tensor([0, 1]))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # (rows of rank 0, rows of rank 1): uneven, then rank 1 empty
 SPLITS = ((slice(0, 17), slice(17, None)), (slice(0, None), slice(0, 0)))
 
@@ -172,16 +165,7 @@ def _worker(rank: int, world: int, port: int, queue) -> None:
 
 @pytest.mark.slow  # two spawned interpreters importing torch: ~30 s on 2 shared cores
 def test_two_ranks_equal_one_rank_over_the_union() -> None:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get(timeout=180) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_gloo_ranks(_worker, world=2, timeout=180)
     assert results[0] == results[1]  # every rank logs the very same numbers
     single = _store()
     single.update(*_rows(5, 40, shift=0.2))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
+from conftest import run_gloo_ranks
 from evaluation.fad import FrechetAudioDistance, frechet_distance, gaussian_stats
 from evaluation.fad_metric import FrechetAudioDistance as MetricDirect
 
@@ -129,12 +128,6 @@ def test_backbone_stays_in_eval_without_grad() -> None:
     assert metric.backbone.scale.grad is None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _worker(rank: int, world: int, port: int, queue) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
@@ -151,16 +144,7 @@ def _worker(rank: int, world: int, port: int, queue) -> None:
 
 @pytest.mark.slow  # two spawned interpreters importing torch: ~30 s on 2 shared cores
 def test_two_ranks_equal_one_rank_over_the_union() -> None:
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    port = _free_port()
-    procs = [ctx.Process(target=_worker, args=(r, 2, port, queue)) for r in range(2)]
-    for p in procs:
-        p.start()
-    results = dict(queue.get(timeout=120) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
-        assert p.exitcode == 0
+    results = run_gloo_ranks(_worker, world=2, timeout=120)
     single = _metric()
     single.update(*_data(5, 23))
     expected = {k: v.item() for k, v in single.compute().items()}
