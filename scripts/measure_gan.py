@@ -4,7 +4,11 @@
     python scripts/measure_gan.py encoders --data data/realdev --out runs/measure --seeds 0 1 2
     python scripts/measure_gan.py gan      --data data/realdev --out runs/measure \
         --system s2 --setting none --seed 0 [--steps 1200] [--num-samples 88200]
-    python scripts/measure_gan.py table    --out runs/measure
+    python scripts/measure_gan.py encoders --data data/synthetic --out runs/measure_syn \
+        --seeds 0 --splits recording --num-samples 22050
+    python scripts/measure_gan.py gan      --data data/synthetic --out runs/measure_syn \
+        --experiment tiny_1s --encoder runs/measure_syn/encoders/recording_n22050_s0.pt ...
+    python scripts/measure_gan.py table    --out runs/measure      (scripts/measure_table.py)
 
 `refs` splits the data as the GAN sees it (recording-aware, val_fraction 0.2, split seed 0) and
 links the held-out clips into OUT/ref/<Class>/ (the FAD / KAD reference) and the training clips
@@ -18,6 +22,7 @@ accuracy of each; the recording-split encoder of the first seed is the GAN's E a
 S2 = tau_c 0.1 or S3 = tau_c 1.0; settings none / diffaug / lecam / both add configs/gan/
 diffaug.yaml and lecam.yaml), then the probe (trained and untrained G, 50 mels per class) and
 FAD / KAD of 40 generated clips per class (trained and untrained) against the reference.
+`--experiment tiny_1s` runs the 1 s recipe of `make tiny-gan` instead (probe only).
 `table` prints mean +- sd over seeds per (system, setting) beside the fixed rows.
 Every result is a JSON file under OUT/results/, written when its step ends.
 """
@@ -26,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import time
@@ -82,8 +86,9 @@ def _link_split(data: Path, out: Path) -> list[str]:
 def _score(gen: Path, out: Path, encoder: Path) -> dict[str, dict[str, float]]:
     from evaluation.fad_folders import evaluate_folders
 
-    return evaluate_folders(gen, out / "ref", backbone=f"encoder:{encoder}", metrics=("fad", "kad"),
-                            n_per_class=None, cache_dir=out / "fadcache")
+    return evaluate_folders(gen, out / "ref", backbone=f"encoder:{encoder}",
+                            metrics=("fad", "kad", "prdc"), n_per_class=None,
+                            cache_dir=out / "fadcache")
 
 
 def cmd_refs(args) -> None:
@@ -106,14 +111,16 @@ def _last_metric(log_dir: Path, key: str) -> float | None:
 
 
 def cmd_encoders(args) -> None:
+    crop = "" if args.num_samples == 88200 else f"_n{args.num_samples}"
     for seed in args.seeds:
-        for split in ("recording", "clip"):
-            name = f"{split}_s{seed}"
+        for split in args.splits:
+            name = f"{split}{crop}_s{seed}"
             start = time.perf_counter()
             save = args.out / "encoders" / name
             _run([*FOLEYGAN, "fit", *_configs([*BASE, "configs/callbacks/encoder.yaml",
                   "configs/encoder/supcon_tiny.yaml", "configs/experiment/encoder.yaml"]),
                   f"--data.data_root={args.data}", f"--data.split_by={split}",
+                  f"--data.num_samples={args.num_samples}",
                   f"--seed_everything={seed}", "--trainer.max_epochs=8",
                   f"--trainer.logger.init_args.save_dir={save}",
                   f"--model.init_args.export_path={args.out / 'encoders' / (name + '.pt')}"],
@@ -142,72 +149,63 @@ def _probe(ckpt: Path, encoder: Path, out_json: Path, log: Path) -> dict:
     return json.loads(out_json.read_text())["accuracy"]
 
 
-def cmd_gan(args) -> None:
-    encoder = args.out / "encoders" / "recording_s0.pt"
-    name = f"{args.system}_{args.setting}_n{args.num_samples}_s{args.seed}"
-    run = args.out / "gan" / name
+def _run_name(args) -> str:
+    if args.experiment == "demo":
+        return f"{args.system}_{args.setting}_n{args.num_samples}_s{args.seed}"
+    return f"{args.system}_{args.setting}_{args.experiment}_s{args.seed}"
+
+
+def _fit(args, encoder: Path, run: Path) -> float:
+    """Train one GAN; its wall minutes."""
+    crops = [f"--data.num_samples={args.num_samples}"] if args.experiment == "demo" else []
+    steps = [f"--trainer.max_steps={args.steps}"] if args.steps else []
     start = time.perf_counter()
     _run([*FOLEYGAN, "fit", *_configs([*BASE, str(_callbacks_file(args.out, encoder)),
           "configs/gan/base.yaml", "configs/gan/csupcon.yaml", *SETTINGS[args.setting],
-          "configs/gan/cpu.yaml", "configs/experiment/demo.yaml"]),
-          f"--data.data_root={args.data}", f"--data.num_samples={args.num_samples}",
+          "configs/gan/cpu.yaml", f"configs/experiment/{args.experiment}.yaml"]),
+          f"--data.data_root={args.data}", *crops, *steps,
           f"--model.init_args.tau_c={TAU_C[args.system]}", f"--seed_everything={args.seed}",
-          f"--model.init_args.encoder_path={encoder}", f"--trainer.max_steps={args.steps}",
+          f"--model.init_args.encoder_path={encoder}",
           f"--trainer.logger.init_args.save_dir={run}", "--trainer.logger.init_args.name=fit"],
          run / "fit.log")
-    minutes = (time.perf_counter() - start) / 60
+    return (time.perf_counter() - start) / 60
+
+
+def _untrained_scores(args, ckpt: Path, encoder: Path) -> dict:
+    """FAD / KAD / PRDC of the untrained G of this seed: the same weights for every setting and
+    system (G is drawn first from the seed; tau_c, DiffAugment and LeCam draw nothing before it),
+    so it is scored once per seed and reused."""
+    path = args.out / "results" / f"untrained_s{args.seed}.json"
+    if path.exists():
+        return json.loads(path.read_text())["scores"]
+    folder = args.out / "untrained" / f"s{args.seed}"
+    _run([*FOLEYGAN, "synth", str(ckpt), "--out", str(folder), "--n-per-class", str(N_GEN),
+          "--no-progress", "--untrained"], folder.parent / f"synth_s{args.seed}.log")
+    scores = _score(folder, args.out, encoder)
+    _save(args.out, f"untrained_s{args.seed}", {"seed": args.seed, "scores": scores})
+    return scores
+
+
+def cmd_gan(args) -> None:
+    encoder = args.encoder or args.out / "encoders" / "recording_s0.pt"
+    name = _run_name(args)
+    run = args.out / "gan" / name
+    minutes = _fit(args, encoder, run)
     ckpt = sorted(run.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime)[-1]
     probe = _probe(ckpt, encoder, run / "probe.json", run / "probe.log")
     scores = {}
-    for title, extra in (("trained", []), ("untrained", ["--untrained"])):
-        if args.num_samples != 88200:
-            break  # FAD / KAD need 4 s clips; the probe alone judges short crops
-        folder = run / f"synth_{title}"
+    if args.experiment == "demo" and args.num_samples == 88200:  # FAD needs 4 s clips
+        folder = run / "synth_trained"
         _run([*FOLEYGAN, "synth", str(ckpt), "--out", str(folder), "--n-per-class", str(N_GEN),
-              "--no-progress", *extra], run / f"synth_{title}.log")
-        scores[title] = _score(folder, args.out, encoder)
+              "--no-progress"], run / "synth_trained.log")
+        scores = {"trained": _score(folder, args.out, encoder),
+                  "untrained": _untrained_scores(args, ckpt, encoder)}
     _save(args.out, f"gan_{name}", {
         "system": args.system, "setting": args.setting, "seed": args.seed, "steps": args.steps,
-        "num_samples": args.num_samples, "fit_minutes": minutes, "probe": probe,
-        "overfit_gap": _last_metric(run, "val/d/overfit_gap"), "scores": scores,
+        "experiment": args.experiment, "num_samples": args.num_samples, "fit_minutes": minutes,
+        "probe": probe, "scores": scores,
+        "overfit_gap": _last_metric(run, "val/d/overfit_gap"),
         "diversity_ratio": _last_metric(run, "val/diversity/mean_ratio")})
-
-
-def _mean_sd(values: list[float]) -> str:
-    values = [v for v in values if v is not None]
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.2f} (1 seed)"
-    return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
-
-
-def cmd_table(args) -> None:
-    results = [json.loads(p.read_text()) for p in sorted((args.out / "results").glob("*.json"))]
-    for r in (r for r in results if "split" in r):
-        print(f"encoder split={r['split']} seed={r['seed']}: held-out probe acc "
-              f"{r['val_probe_acc']:.3f} ({r['minutes']:.1f} min)")
-    groups: dict[tuple, list[dict]] = {}
-    for r in (r for r in results if "system" in r):
-        groups.setdefault((r["system"], r["setting"], r["num_samples"]), []).append(r)
-    for key, runs in sorted(groups.items()):
-        print(f"\n{key} seeds {[r['seed'] for r in runs]}, fit minutes "
-              f"{_mean_sd([r['fit_minutes'] for r in runs])}")
-        names = list(runs[0]["probe"]["trained"]) if isinstance(runs[0]["probe"]["trained"],
-                                                                dict) else None
-        print("  probe trained", _mean_sd([_mean(r["probe"]["trained"]) for r in runs]),
-              "untrained", _mean_sd([_mean(r["probe"]["untrained"]) for r in runs]), names or "")
-        for title in ("trained", "untrained"):
-            if runs[0]["scores"].get(title):
-                for metric in ("fad", "kad"):
-                    print(f"  {metric} {title}",
-                          _mean_sd([r["scores"][title]["mean"][metric] for r in runs]))
-
-
-def _mean(values) -> float:
-    values = list(values.values()) if isinstance(values, dict) else list(values)
-    values = [v for v in values if v is not None]
-    return sum(values) / len(values)
 
 
 def main() -> None:
@@ -220,12 +218,25 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--system", choices=sorted(TAU_C), default="s2")
     parser.add_argument("--setting", choices=sorted(SETTINGS), default="none")
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=None,
+                        help="global steps (D + G); default: the experiment file's")
+    parser.add_argument("--experiment", choices=["demo", "tiny_1s"], default="demo")
+    parser.add_argument("--encoder", type=Path, default=None,
+                        help="E and the embedding (default OUT/encoders/recording_s0.pt)")
+    parser.add_argument("--splits", nargs="+", default=["recording", "clip"])
     parser.add_argument("--num-samples", type=int, default=88200)
     args = parser.parse_args()
     args.data, args.out = args.data.resolve(), args.out.resolve()
+    args.encoder = args.encoder.resolve() if args.encoder else None
     {"refs": cmd_refs, "encoders": cmd_encoders, "gan": cmd_gan, "table": cmd_table}[
         args.command](args)
+
+
+def cmd_table(args) -> None:
+    import measure_table  # scripts/ is this script's own folder, first on sys.path
+
+    sys.argv = ["measure_table.py", str(args.out)]
+    measure_table.main()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,147 @@
+"""Markdown tables of `scripts/measure_gan.py` results: mean +- sd over seeds per (experiment,
+system, setting), beside the untrained G of the same seeds, the vocoder ceiling and real clips.
+
+    python scripts/measure_table.py runs/measure [--per-class]
+
+`progress` of a class is (U - T) / (U - C): how far the trained G's FAD T moved from the
+untrained G's U (the same seed) towards the Griffin-Lim ceiling C; 1 reaches the ceiling, 0.5 is
+the issue's halfway target, below 0 is worse than the untrained G.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+
+def mean_sd(values: list[float | None], digits: int = 2) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f} (1 seed)"
+    return f"{statistics.mean(values):.{digits}f} +- {statistics.stdev(values):.{digits}f}"
+
+
+def class_mean(values) -> float | None:
+    values = list(values.values()) if isinstance(values, dict) else list(values)
+    return None if None in values else sum(values) / len(values)
+
+
+def load(out: Path) -> tuple[dict, dict[int, dict], dict[tuple, list[dict]]]:
+    """refs.json, untrained scores by seed, and the GAN runs grouped by (experiment, system,
+    setting, steps)."""
+    results = [json.loads(p.read_text()) for p in sorted((out / "results").glob("*.json"))]
+    refs_path = out / "results" / "refs.json"
+    refs = json.loads(refs_path.read_text()) if refs_path.exists() else {}
+    untrained = {r["seed"]: r["scores"] for r in results if "system" not in r and "scores" in r}
+    groups: dict[tuple, list[dict]] = {}
+    for r in (r for r in results if "system" in r):
+        if r["scores"].get("untrained"):
+            untrained.setdefault(r["seed"], r["scores"]["untrained"])
+        key = (r.get("experiment", "demo"), r["system"], r["setting"], r["steps"])
+        groups.setdefault(key, []).append(r)
+    return refs, untrained, groups
+
+
+def progress(trained: dict, untrained: dict, ceiling: dict, name: str) -> float:
+    u, t, c = untrained[name]["fad"], trained[name]["fad"], ceiling[name]["fad"]
+    return (u - t) / (u - c)
+
+
+def score_row(title: str, scores: list[dict], names: list[str]) -> str:
+    cells = [mean_sd([s["mean"][m] for s in scores]) for m in ("fad", "kad")]
+    cells += [mean_sd([class_mean({n: s[n].get(m) for n in names}) for s in scores])
+              for m in ("recall", "coverage")]
+    return f"| {title} | | | " + " | ".join(cells) + " | | | |"
+
+
+def demo_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
+    names = refs["class_names"]
+    ceiling = refs["rows"]["resynth"]
+    lines = ["| system | seeds | fit min | FAD | KAD | recall | coverage | probe | "
+             "diversity ratio | overfit gap | classes >= halfway |",
+             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    seeds = sorted({r["seed"] for runs in groups.values() for r in runs} & set(untrained))
+    lines.append(score_row(f"untrained G (seeds {seeds})", [untrained[s] for s in seeds], names))
+    for (exp, system, setting, steps), runs in sorted(groups.items()):
+        if exp != "demo" or not runs[0]["scores"]:
+            continue
+        scores = [r["scores"]["trained"] for r in runs]
+        halfway = [sum(progress(r["scores"]["trained"], untrained[r["seed"]], ceiling, n) >= 0.5
+                       for n in names) for r in runs]
+        cells = [f"{system.upper()} {setting} ({steps} steps)", str([r["seed"] for r in runs]),
+                 mean_sd([r["fit_minutes"] for r in runs], 1),
+                 mean_sd([s["mean"]["fad"] for s in scores]),
+                 mean_sd([s["mean"]["kad"] for s in scores]),
+                 mean_sd([class_mean({n: s[n].get("recall") for n in names}) for s in scores]),
+                 mean_sd([class_mean({n: s[n].get("coverage") for n in names}) for s in scores]),
+                 mean_sd([class_mean(r["probe"]["trained"]) for r in runs]),
+                 mean_sd([r["diversity_ratio"] for r in runs]),
+                 mean_sd([r["overfit_gap"] for r in runs]),
+                 mean_sd(halfway, 1) + f" of {len(names)}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    for title, key in (("Griffin-Lim ceiling", "resynth"), ("real clips", "real")):
+        lines.append(score_row(title, [refs["rows"][key]], names).replace(" (1 seed)", ""))
+    return lines
+
+
+def per_class_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
+    names = refs["class_names"]
+    ceiling = refs["rows"]["resynth"]
+    lines = ["| system | " + " | ".join(f"{n} FAD (progress)" for n in names) + " |",
+             "| --- |" + " ---: |" * len(names)]
+    for (exp, system, setting, _steps), runs in sorted(groups.items()):
+        if exp != "demo" or not runs[0]["scores"]:
+            continue
+        cells = [f"{mean_sd([r['scores']['trained'][n]['fad'] for r in runs], 1)} "
+                 f"({mean_sd([progress(r['scores']['trained'], untrained[r['seed']], ceiling, n) for r in runs])})"  # noqa: E501
+                 for n in names]
+        lines.append(f"| {system.upper()} {setting} | " + " | ".join(cells) + " |")
+    seeds = sorted(untrained)
+    lines.append("| untrained G | " + " | ".join(
+        mean_sd([untrained[s][n]["fad"] for s in seeds], 1) for n in names) + " |")
+    lines.append("| Griffin-Lim ceiling | " + " | ".join(
+        f"{ceiling[n]['fad']:.1f}" for n in names) + " |")
+    return lines
+
+
+def probe_table(groups: dict, experiment: str) -> list[str]:
+    lines = ["| system | seeds | fit min | probe trained | probe untrained | per class (trained) "
+             "| diversity ratio | overfit gap |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
+    for (exp, system, setting, _steps), runs in sorted(groups.items()):
+        if exp != experiment:
+            continue
+        trained = [r["probe"]["trained"] for r in runs]
+        per_class = [statistics.mean(v) for v in zip(*trained, strict=True)]
+        cells = [f"{system.upper()} {setting}", str([r["seed"] for r in runs]),
+                 mean_sd([r["fit_minutes"] for r in runs], 1),
+                 mean_sd([class_mean(r["probe"]["trained"]) for r in runs]),
+                 mean_sd([class_mean(r["probe"]["untrained"]) for r in runs]),
+                 " / ".join(f"{v:.2f}" for v in per_class),
+                 mean_sd([r["diversity_ratio"] for r in runs]),
+                 mean_sd([r["overfit_gap"] for r in runs])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("out", type=Path)
+    args = parser.parse_args()
+    refs, untrained, groups = load(args.out)
+    experiments = sorted({key[0] for key in groups})
+    if refs and "demo" in experiments:
+        print("\n".join(demo_table(refs, untrained, groups)), "\n")
+        print("\n".join(per_class_table(refs, untrained, groups)), "\n")
+    for experiment in experiments:
+        print(f"probe, {experiment}:")
+        print("\n".join(probe_table(groups, experiment)), "\n")
+
+
+if __name__ == "__main__":
+    main()
