@@ -30,6 +30,7 @@ Every result is a JSON file under OUT/results/, written when its step ends.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import subprocess
 import sys
@@ -176,13 +177,16 @@ def _untrained_scores(args, ckpt: Path, encoder: Path) -> dict:
     system (G is drawn first from the seed; tau_c, DiffAugment and LeCam draw nothing before it),
     so it is scored once per seed and reused."""
     path = args.out / "results" / f"untrained_s{args.seed}.json"
-    if path.exists():
-        return json.loads(path.read_text())["scores"]
     folder = args.out / "untrained" / f"s{args.seed}"
-    _run([*FOLEYGAN, "synth", str(ckpt), "--out", str(folder), "--n-per-class", str(N_GEN),
-          "--no-progress", "--untrained"], folder.parent / f"synth_s{args.seed}.log")
-    scores = _score(folder, args.out, encoder)
-    _save(args.out, f"untrained_s{args.seed}", {"seed": args.seed, "scores": scores})
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f"s{args.seed}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # two runs of one seed at once: the second one waits
+        if path.exists():
+            return json.loads(path.read_text())["scores"]
+        _run([*FOLEYGAN, "synth", str(ckpt), "--out", str(folder), "--n-per-class", str(N_GEN),
+              "--no-progress", "--untrained"], folder.parent / f"synth_s{args.seed}.log")
+        scores = _score(folder, args.out, encoder)
+        _save(args.out, f"untrained_s{args.seed}", {"seed": args.seed, "scores": scores})
     return scores
 
 
