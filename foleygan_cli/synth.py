@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         default="griffin-lim",
         help="griffin-lim | hifigan:<ckpt>[:<config.json>] (default griffin-lim)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="noise seed (same seed, same files)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="noise seed; with --untrained also G's init (same seed, same files)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--device", default="cpu", help="cpu | cuda | cuda:<index>")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -50,7 +51,8 @@ def main(argv: list[str]) -> int:
         return 2
     try:
         generator = (
-            load_generator(args.ckpt, map_location=args.device, untrained=args.untrained)
+            load_generator(args.ckpt, map_location=args.device, untrained=args.untrained,
+                           init_seed=args.seed)
             .to(args.device)
             .eval()
         )

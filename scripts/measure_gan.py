@@ -173,9 +173,8 @@ def _fit(args, encoder: Path, run: Path) -> float:
 
 
 def _untrained_scores(args, ckpt: Path, encoder: Path) -> dict:
-    """FAD / KAD / PRDC of the untrained G of this seed: the same weights for every setting and
-    system (G is drawn first from the seed; tau_c, DiffAugment and LeCam draw nothing before it),
-    so it is scored once per seed and reused."""
+    """FAD / KAD / PRDC of the untrained G drawn from this seed (`foleygan synth --untrained
+    --seed`): the same for every setting and system, so it is scored once per seed and reused."""
     path = args.out / "results" / f"untrained_s{args.seed}.json"
     folder = args.out / "untrained" / f"s{args.seed}"
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -184,7 +183,8 @@ def _untrained_scores(args, ckpt: Path, encoder: Path) -> dict:
         if path.exists():
             return json.loads(path.read_text())["scores"]
         _run([*FOLEYGAN, "synth", str(ckpt), "--out", str(folder), "--n-per-class", str(N_GEN),
-              "--no-progress", "--untrained"], folder.parent / f"synth_s{args.seed}.log")
+              "--no-progress", "--untrained", "--seed", str(args.seed)],
+             folder.parent / f"synth_s{args.seed}.log")
         scores = _score(folder, args.out, encoder)
         _save(args.out, f"untrained_s{args.seed}", {"seed": args.seed, "scores": scores})
     return scores
@@ -201,7 +201,7 @@ def cmd_gan(args) -> None:
     if args.experiment == "demo" and args.num_samples == 88200:  # FAD needs 4 s clips
         folder = run / "synth_trained"
         _run([*FOLEYGAN, "synth", str(ckpt), "--out", str(folder), "--n-per-class", str(N_GEN),
-              "--no-progress"], run / "synth_trained.log")
+              "--no-progress", "--seed", str(args.seed)], run / "synth_trained.log")
         scores = {"trained": _score(folder, args.out, encoder),
                   "untrained": _untrained_scores(args, ckpt, encoder)}
     _save(args.out, f"gan_{name}", {

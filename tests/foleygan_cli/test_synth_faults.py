@@ -82,6 +82,21 @@ def _wavs(out: Path) -> dict[str, bytes]:
     return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.wav"))}
 
 
+def test_untrained_generator_is_drawn_from_the_seed(tmp_path) -> None:
+    from evaluation.synthesis import synthesize
+    from lightning_modules.generator_loading import load_generator
+    from vocoders import load_vocoder
+
+    ckpt = tiny_gan_checkpoint(tmp_path / "gan.ckpt", ["Anvil", "Bell"])
+    assert _synth(ckpt, tmp_path / "cli", "--n-per-class", "1", "--untrained", "--seed", "2") == 0
+    for init_seed in (2, 0):  # the same noise seed 2; the init drawn from seed 2, then from 0
+        generator = load_generator(ckpt, untrained=True, init_seed=init_seed).eval()
+        synthesize(generator, load_vocoder("griffin-lim"), tmp_path / f"init{init_seed}",
+                   n_per_class=1, seed=2, progress=False)
+    assert _wavs(tmp_path / "cli") == _wavs(tmp_path / "init2")
+    assert _wavs(tmp_path / "cli") != _wavs(tmp_path / "init0")
+
+
 @pytest.mark.slow  # two `foleygan synth` subprocesses: ~30 s on 2 loaded cores
 def test_sigkill_during_synth_keeps_complete_clips_and_a_rerun_completes(tmp_path) -> None:
     ckpt = tiny_gan_checkpoint(tmp_path / "gan.ckpt", list(CLASS_NAMES))
