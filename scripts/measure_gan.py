@@ -190,6 +190,13 @@ def _untrained_scores(args, ckpt: Path, encoder: Path) -> dict:
     return scores
 
 
+def _experiment_steps(experiment: str) -> int:
+    import yaml
+
+    text = (ROOT / "configs" / "experiment" / f"{experiment}.yaml").read_text()
+    return int(yaml.safe_load(text)["trainer"]["max_steps"])
+
+
 def cmd_gan(args) -> None:
     encoder = args.encoder or args.out / "encoders" / "recording_s0.pt"
     name = _run_name(args)
@@ -205,7 +212,8 @@ def cmd_gan(args) -> None:
         scores = {"trained": _score(folder, args.out, encoder),
                   "untrained": _untrained_scores(args, ckpt, encoder)}
     _save(args.out, f"gan_{name}", {
-        "system": args.system, "setting": args.setting, "seed": args.seed, "steps": args.steps,
+        "system": args.system, "setting": args.setting, "seed": args.seed,
+        "steps": args.steps or _experiment_steps(args.experiment),
         "experiment": args.experiment, "num_samples": args.num_samples, "fit_minutes": minutes,
         "probe": probe, "scores": scores,
         "overfit_gap": _last_metric(run, "val/d/overfit_gap"),
