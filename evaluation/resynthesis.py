@@ -20,7 +20,7 @@ from torch import nn
 from datamodules.audio import load_audio, save_wav
 from datamodules.dcase import DatasetIndex, index_dataset
 from datamodules.mel import CLIP_SAMPLES, SAMPLE_RATE, LogMelSpectrogram
-from evaluation.synthesis import folder_name, module_device, vocode
+from evaluation.synthesis import folder_name, module_device, prepare_class_folder, vocode
 
 
 def choose_clips(index: DatasetIndex, n_per_class: int, seed: int = 0) -> list[list[Path]]:
@@ -71,7 +71,8 @@ def resynthesize(
     """Write `n_per_class` resynthesised real clips per class of `src` to `out_dir`.
 
     `src` is any root `datamodules.dcase.index_dataset` reads (`class_names` picks classes).
-    Returns {class name: clips written}. Deterministic: the clips are chosen by `seed`
+    Returns {class name: clips written}; a killed run's temporaries and an earlier run's surplus
+    numbered clips are removed first. Deterministic: the clips are chosen by `seed`
     (`choose_clips`), and the mel and vocoder are deterministic (Griffin-Lim starts from a
     fixed phase).
     """
@@ -80,6 +81,8 @@ def resynthesize(
     index = index_dataset(src, class_names)
     chosen = choose_clips(index, n_per_class, seed)
     out = Path(out_dir)
+    for name, paths in zip(index.class_names, chosen, strict=True):
+        prepare_class_folder(out / folder_name(name), len(paths))
     mel = LogMelSpectrogram()
     jobs = [
         (name, start, paths[start : start + batch_size])

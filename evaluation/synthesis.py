@@ -119,6 +119,17 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     return stale
 
 
+def prepare_class_folder(folder: Path, n_clips: int) -> list[Path]:
+    """Ready a class folder for clips 000.wav .. <n_clips - 1>.wav: remove a killed run's
+    temporaries and the numbered clips of an earlier, larger run (FAD would count them). Other
+    files are left alone. Returns the removed paths."""
+    remove_stale_temporaries(folder)
+    surplus = [p for p in folder.glob("*.wav") if p.stem.isdigit() and int(p.stem) >= n_clips]
+    for path in sorted(surplus):
+        path.unlink(missing_ok=True)
+    return sorted(surplus)
+
+
 def synthesize(
     generator: nn.Module,
     vocoder: nn.Module,
@@ -133,7 +144,8 @@ def synthesize(
 
     Deterministic: batch b draws its noise from seed * SEED_STRIDE + b, so the same seed, batch
     size and generator give identical files. Each clip is written atomically; a rerun after a
-    killed run rewrites every clip and removes the killed run's temporaries.
+    killed run rewrites every clip and removes the killed run's temporaries, and a rerun with
+    fewer clips per class removes the earlier run's surplus clips (`prepare_class_folder`).
     """
     from datamodules.audio import save_wav
 
@@ -141,7 +153,7 @@ def synthesize(
     _check_args(n_per_class, batch_size, names)
     out = Path(out_dir)
     for name in names:
-        remove_stale_temporaries(out / folder_name(name))
+        prepare_class_folder(out / folder_name(name), n_per_class)
     batches = plan_batches(len(names), n_per_class, batch_size)
     if progress:
         from tqdm.auto import tqdm

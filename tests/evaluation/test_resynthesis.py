@@ -51,6 +51,17 @@ def test_dcase_subset_passes_the_checker(tmp_path: Path, griffin_lim, one_thread
     assert sorted(p.name for p in (out / "rain").iterdir()) == ["000.wav", "001.wav"]
 
 
+def test_rerun_with_fewer_clips_removes_the_surplus(tmp_path: Path, griffin_lim,
+                                                    one_thread) -> None:
+    src = _root(tmp_path / "src", {"Wind": 3})
+    out = tmp_path / "out" / "Wind"
+    resynthesize(src, griffin_lim, tmp_path / "out", n_per_class=3, progress=False)
+    (out / ".001.wav.k1ll3d.tmp").write_bytes(b"RIFF half")  # a killed run's temporary
+    (out / "notes.txt").write_text("not ours")
+    resynthesize(src, griffin_lim, tmp_path / "out", n_per_class=1, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["000.wav", "notes.txt"]
+
+
 def test_own_class_keeps_its_name(tmp_path: Path, griffin_lim, one_thread) -> None:
     src = _root(tmp_path / "src", {"Wind": 2, "DoorKnock": 1})
     with pytest.warns(UserWarning, match="class DoorKnock has 1 clips"):

@@ -76,6 +76,9 @@ def test_rerun_removes_a_killed_runs_temporaries(tmp_path) -> None:
     assert _synth(ckpt, tmp_path / "out", "--n-per-class", "1") == 0
     assert not leftover.exists() and other.exists()
     assert check_submission_folder(tmp_path / "out", n_per_class=1, class_names=None) == []
+    (folder / "007.wav").write_bytes(b"an earlier run's eighth clip")
+    assert _synth(ckpt, tmp_path / "out", "--n-per-class", "1") == 0
+    assert sorted(p.name for p in folder.iterdir()) == [".notes", "000.wav"]  # surplus removed
 
 
 def _wavs(out: Path) -> dict[str, bytes]:
