@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,11 @@ CURVE_PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Generator", ("train/g/loss", "train/g/adv", "train/g/cond")),
     ("Logits", ("train/d/logits_real", "train/d/logits_fake")),
     ("FAD (validation)", ("val/fad/mean",)),
+    ("KAD (validation)", ("val/kad/mean",)),
+    ("PRDC (validation)", tuple(f"val/prdc/{n}/mean"
+                                for n in ("precision", "recall", "density", "coverage"))),
+    ("D overfitting", ("train/d/logit_gap", "val/d/overfit_gap")),
+    ("Diversity fake / real", ("val/diversity/mean_ratio",)),
     ("Probe accuracy", ("val/probe/acc", "val/acc")),
     ("Encoder", ("train/supcon/loss",)),
 )
@@ -73,12 +79,18 @@ def read_metrics_csv(path: str | Path) -> dict[str, tuple[np.ndarray, np.ndarray
     return {k: (np.asarray(s), np.asarray(v)) for k, (s, v) in series.items()}
 
 
+def curve_panels(metrics: Iterable[str]) -> list[tuple[str, list[str]]]:
+    """The CURVE_PANELS groups with data: (title, the logged keys of that group)."""
+    logged = set(metrics)
+    panels = [(title, [k for k in keys if k in logged]) for title, keys in CURVE_PANELS]
+    return [(title, keys) for title, keys in panels if keys]
+
+
 def save_training_curves(
     metrics: dict[str, tuple[np.ndarray, np.ndarray]], path: str | Path
 ) -> Path | None:
     """One panel per group of CURVE_PANELS that has data; None when nothing was logged."""
-    panels = [(t, [k for k in keys if k in metrics]) for t, keys in CURVE_PANELS]
-    panels = [(t, keys) for t, keys in panels if keys]
+    panels = curve_panels(metrics)
     if not panels:
         return None
     cols = min(3, len(panels))
