@@ -151,9 +151,10 @@ def _probe(ckpt: Path, encoder: Path, out_json: Path, log: Path) -> dict:
 
 
 def _run_name(args) -> str:
+    steps = f"_steps{args.steps}" if args.steps else ""
     if args.experiment == "demo":
-        return f"{args.system}_{args.setting}_n{args.num_samples}_s{args.seed}"
-    return f"{args.system}_{args.setting}_{args.experiment}_s{args.seed}"
+        return f"{args.system}_{args.setting}_n{args.num_samples}{steps}_s{args.seed}"
+    return f"{args.system}_{args.setting}_{args.experiment}{steps}_s{args.seed}"
 
 
 def _fit(args, encoder: Path, run: Path) -> float:
