@@ -46,8 +46,9 @@ def load(out: Path) -> tuple[dict, dict[int, dict], dict[tuple, list[dict]]]:
     return refs, untrained, groups
 
 
-def progress(trained: dict, untrained: dict, ceiling: dict, name: str) -> float:
-    u, t, c = untrained[name]["fad"], trained[name]["fad"], ceiling[name]["fad"]
+def progress(trained: dict, untrained: dict, ceiling: dict, name: str,
+             metric: str = "fad") -> float:
+    u, t, c = untrained[name][metric], trained[name][metric], ceiling[name][metric]
     return (u - t) / (u - c)
 
 
@@ -62,7 +63,7 @@ def demo_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
     names = refs["class_names"]
     ceiling = refs["rows"]["resynth"]
     lines = ["| system | seeds | fit min | FAD | KAD | recall | coverage | probe | "
-             "diversity ratio | overfit gap | classes >= halfway |",
+             "diversity ratio | overfit gap | classes >= halfway (of N) |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     seeds = sorted({r["seed"] for runs in groups.values() for r in runs} & set(untrained))
     lines.append(score_row(f"untrained G (seeds {seeds})", [untrained[s] for s in seeds], names))
@@ -70,8 +71,8 @@ def demo_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
         if exp != "demo" or not runs[0]["scores"]:
             continue
         scores = [r["scores"]["trained"] for r in runs]
-        halfway = [sum(progress(r["scores"]["trained"], untrained[r["seed"]], ceiling, n) >= 0.5
-                       for n in names) for r in runs]
+        halfway = {m: [sum(progress(r["scores"]["trained"], untrained[r["seed"]], ceiling, n, m)
+                           >= 0.5 for n in names) for r in runs] for m in ("fad", "kad")}
         cells = [f"{system.upper()} {setting} ({steps} steps)", str([r["seed"] for r in runs]),
                  mean_sd([r["fit_minutes"] for r in runs], 1),
                  mean_sd([s["mean"]["fad"] for s in scores]),
@@ -81,30 +82,34 @@ def demo_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
                  mean_sd([class_mean(r["probe"]["trained"]) for r in runs]),
                  mean_sd([r["diversity_ratio"] for r in runs]),
                  mean_sd([r["overfit_gap"] for r in runs]),
-                 mean_sd(halfway, 1) + f" of {len(names)}"]
+                 f"FAD {mean_sd(halfway['fad'], 1)}, KAD {mean_sd(halfway['kad'], 1)}"]
         lines.append("| " + " | ".join(cells) + " |")
     for title, key in (("Griffin-Lim ceiling", "resynth"), ("real clips", "real")):
         lines.append(score_row(title, [refs["rows"][key]], names).replace(" (1 seed)", ""))
     return lines
 
 
-def per_class_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
+def per_class_table(refs: dict, untrained: dict, groups: dict, metric: str) -> list[str]:
     names = refs["class_names"]
     ceiling = refs["rows"]["resynth"]
-    lines = ["| system | " + " | ".join(f"{n} FAD (progress)" for n in names) + " |",
+    up = metric.upper()
+    lines = ["| system | " + " | ".join(f"{n} {up} (progress)" for n in names) + " |",
              "| --- |" + " ---: |" * len(names)]
-    for (exp, system, setting, _steps), runs in sorted(groups.items()):
+    for (exp, system, setting, steps), runs in sorted(groups.items()):
         if exp != "demo" or not runs[0]["scores"]:
             continue
-        cells = [f"{mean_sd([r['scores']['trained'][n]['fad'] for r in runs], 1)} "
-                 f"({mean_sd([progress(r['scores']['trained'], untrained[r['seed']], ceiling, n) for r in runs])})"  # noqa: E501
-                 for n in names]
-        lines.append(f"| {system.upper()} {setting} | " + " | ".join(cells) + " |")
+        cells = []
+        for n in names:
+            value = mean_sd([r["scores"]["trained"][n][metric] for r in runs], 1)
+            moved = mean_sd([progress(r["scores"]["trained"], untrained[r["seed"]], ceiling, n,
+                                      metric) for r in runs])
+            cells.append(f"{value} ({moved})")
+        lines.append(f"| {system.upper()} {setting} ({steps} steps) | " + " | ".join(cells) + " |")
     seeds = sorted(untrained)
-    lines.append("| untrained G | " + " | ".join(
-        mean_sd([untrained[s][n]["fad"] for s in seeds], 1) for n in names) + " |")
+    lines.append(f"| untrained G (seeds {seeds}) | " + " | ".join(
+        mean_sd([untrained[s][n][metric] for s in seeds], 1) for n in names) + " |")
     lines.append("| Griffin-Lim ceiling | " + " | ".join(
-        f"{ceiling[n]['fad']:.1f}" for n in names) + " |")
+        f"{ceiling[n][metric]:.2f}" for n in names) + " |")
     return lines
 
 
@@ -137,7 +142,8 @@ def main() -> None:
     experiments = sorted({key[0] for key in groups})
     if refs and "demo" in experiments:
         print("\n".join(demo_table(refs, untrained, groups)), "\n")
-        print("\n".join(per_class_table(refs, untrained, groups)), "\n")
+        for metric in ("fad", "kad"):
+            print("\n".join(per_class_table(refs, untrained, groups, metric)), "\n")
     for experiment in experiments:
         print(f"probe, {experiment}:")
         print("\n".join(probe_table(groups, experiment)), "\n")
