@@ -56,7 +56,7 @@ def score_row(title: str, scores: list[dict], names: list[str]) -> str:
     cells = [mean_sd([s["mean"][m] for s in scores]) for m in ("fad", "kad")]
     cells += [mean_sd([class_mean({n: s[n].get(m) for n in names}) for s in scores])
               for m in ("recall", "coverage")]
-    return f"| {title} | | | " + " | ".join(cells) + " | | | |"
+    return f"| {title} | | | " + " | ".join(cells) + " | | | | |"
 
 
 def demo_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
