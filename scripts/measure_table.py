@@ -3,9 +3,11 @@ system, setting), beside the untrained G of the same seeds, the vocoder ceiling 
 
     python scripts/measure_table.py runs/measure [--per-class]
 
-`progress` of a class is (U - T) / (U - C): how far the trained G's FAD T moved from the
-untrained G's U (the same seed) towards the Griffin-Lim ceiling C; 1 reaches the ceiling, 0.5 is
-the issue's halfway target, below 0 is worse than the untrained G.
+`progress` of a class is (U - T) / (U - C): how far the trained G's FAD (or KAD) T moved from
+the untrained G's U towards the Griffin-Lim ceiling C; 1 reaches the ceiling, 0.5 is the issue's
+halfway target, below 0 is worse than the untrained G. U is the mean over the untrained G's seeds:
+one random init's score swings widely (Rain FAD 10 to 180), and a U that happens to sit near C
+would make the ratio explode.
 """
 
 from __future__ import annotations
@@ -46,9 +48,16 @@ def load(out: Path) -> tuple[dict, dict[int, dict], dict[tuple, list[dict]]]:
     return refs, untrained, groups
 
 
-def progress(trained: dict, untrained: dict, ceiling: dict, name: str,
-             metric: str = "fad") -> float:
-    u, t, c = untrained[name][metric], trained[name][metric], ceiling[name][metric]
+def mean_untrained(untrained: dict[int, dict]) -> dict:
+    """{class: {metric: mean over the untrained seeds}} for the scores every seed has."""
+    seeds = sorted(untrained)
+    first = untrained[seeds[0]]
+    return {n: {m: statistics.mean(untrained[s][n][m] for s in seeds) for m in first[n]}
+            for n in first}
+
+
+def progress(trained: dict, floor: dict, ceiling: dict, name: str, metric: str = "fad") -> float:
+    u, t, c = floor[name][metric], trained[name][metric], ceiling[name][metric]
     return (u - t) / (u - c)
 
 
@@ -67,12 +76,13 @@ def demo_table(refs: dict, untrained: dict, groups: dict) -> list[str]:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     seeds = sorted({r["seed"] for runs in groups.values() for r in runs} & set(untrained))
     lines.append(score_row(f"untrained G (seeds {seeds})", [untrained[s] for s in seeds], names))
+    floor = mean_untrained(untrained)
     for (exp, system, setting, steps), runs in sorted(groups.items()):
         if exp != "demo" or not runs[0]["scores"]:
             continue
         scores = [r["scores"]["trained"] for r in runs]
-        halfway = {m: [sum(progress(r["scores"]["trained"], untrained[r["seed"]], ceiling, n, m)
-                           >= 0.5 for n in names) for r in runs] for m in ("fad", "kad")}
+        halfway = {m: [sum(progress(r["scores"]["trained"], floor, ceiling, n, m) >= 0.5
+                           for n in names) for r in runs] for m in ("fad", "kad")}
         cells = [f"{system.upper()} {setting} ({steps} steps)", str([r["seed"] for r in runs]),
                  mean_sd([r["fit_minutes"] for r in runs], 1),
                  mean_sd([s["mean"]["fad"] for s in scores]),
@@ -93,6 +103,7 @@ def per_class_table(refs: dict, untrained: dict, groups: dict, metric: str) -> l
     names = refs["class_names"]
     ceiling = refs["rows"]["resynth"]
     up = metric.upper()
+    floor = mean_untrained(untrained)
     lines = ["| system | " + " | ".join(f"{n} {up} (progress)" for n in names) + " |",
              "| --- |" + " ---: |" * len(names)]
     for (exp, system, setting, steps), runs in sorted(groups.items()):
@@ -101,8 +112,8 @@ def per_class_table(refs: dict, untrained: dict, groups: dict, metric: str) -> l
         cells = []
         for n in names:
             value = mean_sd([r["scores"]["trained"][n][metric] for r in runs], 1)
-            moved = mean_sd([progress(r["scores"]["trained"], untrained[r["seed"]], ceiling, n,
-                                      metric) for r in runs])
+            moved = mean_sd([progress(r["scores"]["trained"], floor, ceiling, n, metric)
+                             for r in runs])
             cells.append(f"{value} ({moved})")
         lines.append(f"| {system.upper()} {setting} ({steps} steps) | " + " | ".join(cells) + " |")
     seeds = sorted(untrained)
