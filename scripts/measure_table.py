@@ -128,12 +128,12 @@ def probe_table(groups: dict, experiment: str) -> list[str]:
     lines = ["| system | seeds | fit min | probe trained | probe untrained | per class (trained) "
              "| diversity ratio | overfit gap |",
              "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: |"]
-    for (exp, system, setting, _steps), runs in sorted(groups.items()):
+    for (exp, system, setting, steps), runs in sorted(groups.items()):
         if exp != experiment:
             continue
         trained = [r["probe"]["trained"] for r in runs]
         per_class = [statistics.mean(v) for v in zip(*trained, strict=True)]
-        cells = [f"{system.upper()} {setting}", str([r["seed"] for r in runs]),
+        cells = [f"{system.upper()} {setting} ({steps} steps)", str([r["seed"] for r in runs]),
                  mean_sd([r["fit_minutes"] for r in runs], 1),
                  mean_sd([class_mean(r["probe"]["trained"]) for r in runs]),
                  mean_sd([class_mean(r["probe"]["untrained"]) for r in runs]),
