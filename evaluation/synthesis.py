@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -124,10 +125,14 @@ def prepare_class_folder(folder: Path, n_clips: int) -> list[Path]:
     temporaries and the numbered clips of an earlier, larger run (FAD would count them). Other
     files are left alone. Returns the removed paths."""
     remove_stale_temporaries(folder)
-    surplus = [p for p in folder.glob("*.wav") if p.stem.isdigit() and int(p.stem) >= n_clips]
-    for path in sorted(surplus):
+    surplus = sorted(p for p in folder.glob("*.wav") if p.stem.isdigit() and int(p.stem) >= n_clips)
+    for path in surplus:
         path.unlink(missing_ok=True)
-    return sorted(surplus)
+    if surplus:
+        warnings.warn(f"{folder}: removed {len(surplus)} clips numbered {n_clips:03d} and up, left "
+                      f"by an earlier run with more clips per class (FAD would count them); write "
+                      f"to an empty --out folder to keep them", stacklevel=2)
+    return surplus
 
 
 def synthesize(

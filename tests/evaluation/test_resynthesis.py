@@ -58,7 +58,8 @@ def test_rerun_with_fewer_clips_removes_the_surplus(tmp_path: Path, griffin_lim,
     resynthesize(src, griffin_lim, tmp_path / "out", n_per_class=3, progress=False)
     (out / ".001.wav.k1ll3d.tmp").write_bytes(b"RIFF half")  # a killed run's temporary
     (out / "notes.txt").write_text("not ours")
-    resynthesize(src, griffin_lim, tmp_path / "out", n_per_class=1, progress=False)
+    with pytest.warns(UserWarning, match="removed 2 clips numbered 001 and up"):
+        resynthesize(src, griffin_lim, tmp_path / "out", n_per_class=1, progress=False)
     assert sorted(p.name for p in out.iterdir()) == ["000.wav", "notes.txt"]
 
 

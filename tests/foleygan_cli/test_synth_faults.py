@@ -77,7 +77,8 @@ def test_rerun_removes_a_killed_runs_temporaries(tmp_path) -> None:
     assert not leftover.exists() and other.exists()
     assert check_submission_folder(tmp_path / "out", n_per_class=1, class_names=None) == []
     (folder / "007.wav").write_bytes(b"an earlier run's eighth clip")
-    assert _synth(ckpt, tmp_path / "out", "--n-per-class", "1") == 0
+    with pytest.warns(UserWarning, match="removed 1 clips numbered 001 and up"):
+        assert _synth(ckpt, tmp_path / "out", "--n-per-class", "1") == 0
     assert sorted(p.name for p in folder.iterdir()) == [".notes", "000.wav"]  # surplus removed
 
 
