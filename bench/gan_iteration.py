@@ -103,17 +103,10 @@ class GANIteration:
 def reference_form(it: GANIteration) -> GANIteration:
     """Switch `it`'s networks to their reference form: explicit attention, NCHW feature maps,
     the 1x1 shortcuts at the higher resolution (the order the networks are written in)."""
-    from lightning_modules.layers import SelfAttention2d
-    from lightning_modules.sagan import GenBlock
-    from lightning_modules.sagan_d import DiscBlock
+    from lightning_modules.sagan import use_reference_ops
 
     for net in (it.g, it.d):
-        net.channels_last = False
-        for module in net.modules():
-            if isinstance(module, SelfAttention2d):
-                module.fused = False
-            if isinstance(module, (GenBlock, DiscBlock)):
-                module.shortcut_at_low_res = False
+        use_reference_ops(net)
     return it
 
 

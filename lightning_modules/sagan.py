@@ -18,7 +18,7 @@ from lightning_modules.layers import (
     sn_linear,
     wants_channels_last,
 )
-from lightning_modules.sagan_d import Discriminator
+from lightning_modules.sagan_d import DiscBlock, Discriminator
 from lightning_modules.sagan_plan import plan_upsampling
 
 __all__ = ["Generator", "Discriminator", "GenBlock", "plan_upsampling", "stage_channels"]
@@ -114,3 +114,16 @@ class Generator(nn.Module):
                 x = self.attention(x)
         x = self.conv_out(F.relu(self.bn(x)))
         return torch.tanh(x).squeeze(1)
+
+
+def use_reference_ops(net: nn.Module) -> nn.Module:
+    """Switch G or D (in place) to the ops the networks are written in: explicit attention,
+    NCHW feature maps, the 1x1 shortcuts at the higher resolution. Same weights, same outputs
+    up to rounding; the reference the fast paths are tested and benchmarked against."""
+    net.channels_last = False
+    for module in net.modules():
+        if isinstance(module, SelfAttention2d):
+            module.fused = False
+        if isinstance(module, (GenBlock, DiscBlock)):
+            module.shortcut_at_low_res = False
+    return net

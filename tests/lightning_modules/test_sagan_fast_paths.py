@@ -16,8 +16,7 @@ from torch.nn.utils.parametrizations import spectral_norm as torch_spectral_norm
 from lightning_modules.layers import SelfAttention2d, spectral_norm
 from lightning_modules.losses.adversarial import hinge_g
 from lightning_modules.losses.contrastive import conditional_contrastive_loss
-from lightning_modules.sagan import Discriminator, GenBlock, Generator
-from lightning_modules.sagan_d import DiscBlock
+from lightning_modules.sagan import Discriminator, Generator, use_reference_ops
 
 KEYS = Path(__file__).with_name("sagan_state_keys.json")
 
@@ -31,14 +30,7 @@ def _nets(shape, width=4, n_stages=4, **d_kwargs):
 def _reference_copy(net: nn.Module) -> nn.Module:
     """The same weights run the explicit attention on NCHW maps and the 1x1 shortcuts at the
     higher resolution (the networks' original ops)."""
-    ref = copy.deepcopy(net)
-    ref.channels_last = False
-    for module in ref.modules():
-        if isinstance(module, SelfAttention2d):
-            module.fused = False
-        if isinstance(module, (GenBlock, DiscBlock)):
-            module.shortcut_at_low_res = False
-    return ref
+    return use_reference_ops(copy.deepcopy(net))
 
 
 def test_state_dict_keys_and_shapes_unchanged() -> None:
